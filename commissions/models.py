@@ -1,0 +1,1 @@
+"""The commission ledger and payouts, built only by ``commissions.projector``."""

@@ -1,0 +1,153 @@
+import json
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from . import projections
+from .console import ReadOnlyAdmin, WorkspaceScopedAdmin
+from .models import ApiKey, Delivery, Event, ImportJob, Product, ProjectionCheckpoint, ProviderSecret, Workspace
+from .workspaces import api_key_issue, api_key_revoke
+
+
+def _pretty(value: object) -> str:
+    return format_html("<pre style='white-space:pre-wrap;max-width:60em'>{}</pre>",
+                       json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+class ProductInline(admin.TabularInline):
+    model = Product
+    extra = 0
+    fields = ("id", "name", "url", "pricing_model", "category")
+    readonly_fields = ("id",)
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(WorkspaceScopedAdmin):
+    workspace_field = "id"
+    list_display = ("name", "id", "base_currency", "created_at")
+    search_fields = ("name", "id")
+    readonly_fields = ("id", "created_at")
+    filter_horizontal = ("operators",)
+    inlines = [ProductInline]
+
+
+@admin.register(Product)
+class ProductAdmin(WorkspaceScopedAdmin):
+    list_display = ("name", "id", "workspace", "pricing_model", "url")
+    list_filter = ("pricing_model",)
+    search_fields = ("name", "id")
+    readonly_fields = ("id", "created_at")
+    raw_id_fields = ("workspace",)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(WorkspaceScopedAdmin):
+    list_display = ("name", "hint", "workspace", "live", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("live",)
+    fields = ("workspace", "name", "live", "hint", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("hint", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple:
+        if obj is not None:
+            return ("workspace", "name", "live", *self.readonly_fields)
+        return self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: object, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        secret = api_key_issue(key=obj)
+        messages.warning(request, f"Copy this key now; it is shown only once: {secret}")
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset: object) -> None:
+        for key in queryset:  # type: ignore[attr-defined]
+            api_key_revoke(key=key)
+        messages.success(request, "Keys revoked.")
+
+
+@admin.register(ProviderSecret)
+class ProviderSecretAdmin(WorkspaceScopedAdmin):
+    list_display = ("provider", "workspace", "label", "created_at", "revoked_at")
+    list_filter = ("provider",)
+    raw_id_fields = ("workspace",)
+
+    def get_fields(self, request: HttpRequest, obj: ProviderSecret | None = None) -> tuple:
+        if obj is None:
+            return ("workspace", "provider", "secret", "label")
+        return ("workspace", "provider", "label", "created_at", "revoked_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ProviderSecret | None = None) -> tuple:
+        return () if obj is None else ("workspace", "provider", "created_at")
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ("position", "event_id", "type", "source", "workspace", "occurred_at", "recorded_at", "actor")
+    list_filter = ("source", "type", "workspace")
+    search_fields = ("event_id", "source_event_id")
+    list_select_related = ("workspace",)
+    ordering = ("-position",)
+    fields = ("position", "event_id", "workspace", "source", "source_event_id", "type", "occurred_at",
+              "recorded_at", "actor", "schema_version", "data_pretty", "raw_pretty")
+    readonly_fields = fields
+    show_full_result_count = False
+
+    @admin.display(description="data")
+    def data_pretty(self, obj: Event) -> str:
+        return _pretty(obj.data)
+
+    @admin.display(description="raw")
+    def raw_pretty(self, obj: Event) -> str:
+        return _pretty(obj.raw)
+
+
+@admin.register(ProjectionCheckpoint)
+class ProjectionCheckpointAdmin(admin.ModelAdmin):
+    list_display = ("name", "position", "lag", "updated_at")
+    actions = ["rebuild"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_superuser
+
+    @admin.display(description="lag (events)")
+    def lag(self, obj: ProjectionCheckpoint) -> int:
+        return projections.projection_lag().get(obj.name, 0)
+
+    @admin.action(description="Rebuild the selected projections from the event store")
+    def rebuild(self, request: HttpRequest, queryset: object) -> None:
+        for checkpoint in queryset:  # type: ignore[attr-defined]
+            counts = projections.rebuild(checkpoint.name)
+            messages.success(request, f"Rebuilt {', '.join(f'{k} ({v} events)' for k, v in counts.items())}.")
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "provider", "workspace", "verdict", "received_at", "remote_ip")
+    list_filter = ("verdict", "provider")
+    search_fields = ("id",)
+    fields = ("id", "provider", "workspace", "received_at", "remote_ip", "verdict", "error",
+              "event_ids", "headers", "body", "body_truncated")
+    readonly_fields = fields
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdmin):
+    list_display = ("id", "filename", "workspace", "status", "dry_run", "rows_total", "events_appended",
+                    "events_duplicate", "rows_invalid", "created_at")
+    list_filter = ("status", "dry_run")
+    readonly_fields = ("id", "filename", "workspace", "status", "dry_run", "rows_total", "rows_done",
+                       "events_appended", "events_duplicate", "rows_invalid", "errors", "extra_columns",
+                       "message", "created_by", "created_at", "finished_at")
+    fields = readonly_fields

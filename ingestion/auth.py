@@ -1,0 +1,81 @@
+"""API-key authentication: ``Authorization: Bearer rf_live_…`` resolves to one workspace."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from .models import ApiKey, Workspace
+
+KEY_PREFIXES = ("rf_live_", "rf_test_")
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+def hash_key(secret: str) -> str:
+    """Return the stored form of a secret key. Keys carry 190 random bits, so SHA-256 suffices."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyPrincipal:
+    """Who is calling: a workspace through one of its keys (stands in ``request.user``)."""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, key: ApiKey) -> None:
+        self.key = key
+        self.workspace: Workspace = key.workspace
+        self.workspace_id: str = key.workspace_id
+
+    def __str__(self) -> str:
+        return f"api-key:{self.key.id}"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """Missing, unknown or revoked key → 401."""
+
+    def authenticate(self, request: Request) -> tuple[KeyPrincipal, ApiKey] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token.startswith(KEY_PREFIXES):
+            raise exceptions.AuthenticationFailed("Expected 'Authorization: Bearer rf_live_…'.")
+        key = ApiKey.objects.select_related("workspace").filter(key_hash=hash_key(token)).first()
+        if key is None or key.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        now = timezone.now()
+        if key.last_used_at is None or now - key.last_used_at > _TOUCH_EVERY:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
+        return KeyPrincipal(key), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="refairn"'
+
+
+class HasWorkspaceKey(BasePermission):
+    """Allow only requests authenticated by an API key."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if not isinstance(request.auth, ApiKey):
+            raise exceptions.NotAuthenticated("An API key is required: 'Authorization: Bearer rf_live_…'.")
+        return True
+
+
+def request_workspace(request: Request) -> Workspace:
+    """Return the workspace of the calling key."""
+    return request.auth.workspace
+
+
+def check_business_id(request: Request, business_id: object) -> None:
+    """Refuse (403) a body whose ``businessId`` names another workspace than the key's."""
+    if business_id != request.auth.workspace_id:
+        raise exceptions.PermissionDenied("businessId does not match the API key's workspace.")

@@ -1,0 +1,192 @@
+"""The projection runner: registry, checkpoints, locks, batches, rebuilds, scheduling.
+
+A projector turns events into its own tables. The runner feeds it events in position order, one
+transaction per batch that also moves its checkpoint row, so a crash leaves either the whole batch
+applied with its checkpoint, or neither: exactly once. The checkpoint row is locked for the batch,
+so two workers never apply the same projection at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Event, ProjectionCheckpoint
+from .store import event_list_after
+
+logger = logging.getLogger(__name__)
+
+
+class Projector:
+    """Base class: a deterministic fold of events into the projector's own tables.
+
+    Subclasses set ``name`` (and ``depends_on`` when they read another projection's tables) and
+    implement ``apply`` (or ``apply_batch`` for speed) and ``reset``. They read nothing but the
+    event and their own (or their dependencies') tables: no clock, no current settings.
+    """
+
+    name: str = ""
+    depends_on: tuple[str, ...] = ()
+
+    def apply_batch(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def apply(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Delete every row this projection owns, in every workspace."""
+        raise NotImplementedError
+
+
+_registry: dict[str, Projector] = {}
+
+
+def register(projector: Projector) -> Projector:
+    """Register a projector (called from ``AppConfig.ready()``); dependencies must come first."""
+    if not projector.name:
+        raise ValueError("a projector needs a name")
+    for dependency in projector.depends_on:
+        if dependency not in _registry:
+            raise ValueError(f"{projector.name} depends on unregistered {dependency}")
+    _registry[projector.name] = projector
+    return projector
+
+
+def unregister(name: str) -> None:
+    _registry.pop(name, None)
+
+
+def registered() -> dict[str, Projector]:
+    """Return the projectors in dependency (registration) order."""
+    return dict(_registry)
+
+
+def get_projector(name: str) -> Projector:
+    try:
+        return _registry[name]
+    except KeyError:
+        raise KeyError(f"unknown projection {name!r}; known: {', '.join(_registry)}") from None
+
+
+def dependents_of(name: str) -> list[str]:
+    """Return ``name`` and every projection that depends on it, directly or not, in order."""
+    chosen = [name]
+    for other, projector in _registry.items():
+        if other not in chosen and any(dep in chosen for dep in projector.depends_on):
+            chosen.append(other)
+    return chosen
+
+
+def _checkpoint_for_update(name: str) -> ProjectionCheckpoint:
+    ProjectionCheckpoint.objects.get_or_create(name=name)
+    return ProjectionCheckpoint.objects.select_for_update().get(name=name)
+
+
+def checkpoint_position(name: str) -> int:
+    return ProjectionCheckpoint.objects.filter(name=name).values_list("position", flat=True).first() or 0
+
+
+def run_projection(name: str, *, batch_size: int | None = None, max_batches: int | None = None) -> int:
+    """Apply every event after the checkpoint, batch by batch; return how many were applied."""
+    projector = get_projector(name)
+    size = batch_size or settings.REFAIRN_PROJECTION_BATCH_SIZE
+    applied = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        with transaction.atomic():
+            checkpoint = _checkpoint_for_update(name)
+            upper = None
+            if projector.depends_on:
+                # Never run ahead of a projection whose tables this one reads.
+                upper = min(checkpoint_position(dep) for dep in projector.depends_on)
+            events = event_list_after(checkpoint.position, limit=size, upper=upper)
+            if not events:
+                return applied
+            projector.apply_batch(events)
+            checkpoint.position = events[-1].position
+            checkpoint.updated_at = timezone.now()
+            checkpoint.save(update_fields=["position", "updated_at"])
+        applied += len(events)
+        batches += 1
+    return applied
+
+
+def run_all(**kwargs: int) -> dict[str, int]:
+    """Run every projection, dependencies first; return how many events each applied."""
+    return {name: run_projection(name, **kwargs) for name in registered()}
+
+
+def rebuild(name: str | None = None) -> dict[str, int]:
+    """Clear a projection (and those that depend on it) and replay the store from zero."""
+    names = list(registered()) if name is None else dependents_of(name)
+    with transaction.atomic():
+        for each in names:
+            _checkpoint_for_update(each)
+        for each in reversed(names):
+            get_projector(each).reset()
+        ProjectionCheckpoint.objects.filter(name__in=names).update(position=0, updated_at=timezone.now())
+    return {each: run_projection(each) for each in names}
+
+
+def projection_lag() -> dict[str, int]:
+    """Return, per projection, how many positions it is behind the store head."""
+    head = Event.objects.order_by("-position").values_list("position", flat=True).first() or 0
+    return {name: head - checkpoint_position(name) for name in registered()}
+
+
+# --- scheduling -------------------------------------------------------------------------------
+
+_WAKE_WINDOW = 0.1
+_wake_lock = threading.Lock()
+_last_wake = 0.0
+_trailing_until = 0.0
+
+
+def schedule_run() -> None:
+    """Wake the projections after an append has committed.
+
+    With no broker (the embedded default) the run happens here, in process. With a broker a
+    Celery task is published; wake-ups are coalesced to at most one immediate and one trailing
+    publish per 100 ms per process, since a task is a wake-up for a batch, never the unit of
+    work. A broker that is down is logged and ignored: the event is stored, and the periodic
+    beat run catches it up.
+    """
+    if settings.REFAIRN_RUN_PROJECTIONS_INLINE:
+        try:
+            run_all()
+        except Exception:
+            logger.exception("in-process projection run failed; the next append or run retries")
+        return
+    global _last_wake, _trailing_until
+    now = time.monotonic()
+    countdown: float | None
+    with _wake_lock:
+        if now - _last_wake >= _WAKE_WINDOW:
+            _last_wake = now
+            countdown = 0.0
+        elif now >= _trailing_until:
+            _trailing_until = now + _WAKE_WINDOW
+            countdown = _WAKE_WINDOW
+        else:
+            return
+    _publish_wake(countdown)
+
+
+def _publish_wake(countdown: float) -> None:
+    from .tasks import run_projections
+
+    try:
+        if countdown:
+            run_projections.apply_async(countdown=countdown)
+        else:
+            run_projections.apply_async()
+    except Exception as exc:  # noqa: BLE001 - the broker being down must never fail an append
+        logger.warning("could not publish a projection wake-up (%s); beat will catch up", type(exc).__name__)

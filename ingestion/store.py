@@ -1,0 +1,160 @@
+"""The append-only event store: one way in (``event_append``), reads by position.
+
+Ordering (issue #2, DESIGN.md "Commit order"): a bigserial taken in one transaction can become
+visible after a higher one taken by another, and a projector reading ``position > checkpoint``
+would then skip it forever. Appends therefore take one transaction-scoped advisory lock before
+they draw positions and hold it until commit, so positions become visible strictly in order and
+a reader that follows positions never misses an event. It caps appends at one committing
+transaction at a time; measured against the ceiling in ``bench/ingest.py``. On SQLite the
+IMMEDIATE transaction mode gives the same serialisation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .ids import new_id
+from .models import Event
+
+# "Refairn" in ASCII: the advisory lock key that serialises appends.
+APPEND_LOCK_KEY = 0x526566616972
+_COLUMNS = (
+    "event_id", "workspace_id", "source", "source_event_id", "type", "occurred_at",
+    "recorded_at", "data", "raw", "schema_version", "actor",
+)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be appended; ``data`` is the canonical snake_case payload."""
+
+    workspace_id: str
+    source: str
+    source_event_id: str
+    type: str
+    occurred_at: datetime
+    data: dict
+    raw: dict | None = None
+    schema_version: int = 1
+    actor: str = ""
+    event_id: str = field(default_factory=lambda: new_id("evt", 24))
+
+
+@dataclass(frozen=True)
+class Appended:
+    """The outcome of an append: the stored event's id and position, and whether it is new."""
+
+    event_id: str
+    position: int
+    created: bool
+
+
+def event_append(new: NewEvent) -> Appended:
+    """Append one event, or return its existing twin (same workspace, source, source_event_id)."""
+    return event_append_many([new])[0]
+
+
+def event_append_many(news: Sequence[NewEvent]) -> list[Appended]:
+    """Append events in one transaction; each result says whether it is new or a twin.
+
+    Idempotency rests on the ``(workspace, source, source_event_id)`` unique constraint with
+    ``ON CONFLICT DO NOTHING``, so two racing deliveries of the same event store one row.
+    """
+    if not news:
+        return []
+    first_seen: dict[tuple[str, str, str], int] = {}
+    unique: list[NewEvent] = []
+    for index, new in enumerate(news):
+        key = (new.workspace_id, new.source, new.source_event_id)
+        if key not in first_seen:
+            first_seen[key] = index
+            unique.append(new)
+
+    with transaction.atomic():
+        _lock_appends()
+        inserted = _insert(unique)
+        missing = [k for k in first_seen if k not in inserted]
+        twins = _find(missing) if missing else {}
+        from .projections import schedule_run
+
+        if inserted:
+            transaction.on_commit(schedule_run)
+
+    results: list[Appended] = []
+    claimed: set[tuple[str, str, str]] = set()
+    for new in news:
+        key = (new.workspace_id, new.source, new.source_event_id)
+        if key in inserted and key not in claimed:
+            claimed.add(key)
+            event_id, position = inserted[key]
+            results.append(Appended(event_id, position, True))
+        else:
+            event_id, position = inserted.get(key) or twins[key]
+            results.append(Appended(event_id, position, False))
+    return results
+
+
+def _lock_appends() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+
+
+def _insert(news: Iterable[NewEvent]) -> dict[tuple[str, str, str], tuple[str, int]]:
+    ops = connection.ops
+    recorded_at = ops.adapt_datetimefield_value(timezone.now())
+    json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    row_sql = f"(%s, %s, %s, %s, %s, %s, %s, %s{json_cast}, %s{json_cast}, %s, %s)"
+    rows: list[str] = []
+    params: list[object] = []
+    for new in news:
+        rows.append(row_sql)
+        params.extend([
+            new.event_id, new.workspace_id, new.source, new.source_event_id, new.type,
+            ops.adapt_datetimefield_value(new.occurred_at), recorded_at,
+            json.dumps(new.data, separators=(",", ":")),
+            None if new.raw is None else json.dumps(new.raw, separators=(",", ":")),
+            new.schema_version, new.actor,
+        ])
+    sql = (
+        f"INSERT INTO ingestion_event ({', '.join(_COLUMNS)}) VALUES {', '.join(rows)} "
+        "ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING "
+        "RETURNING workspace_id, source, source_event_id, event_id, position"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(w, s, k): (e, p) for w, s, k, e, p in cursor.fetchall()}
+
+
+def _find(keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[str, int]]:
+    found: dict[tuple[str, str, str], tuple[str, int]] = {}
+    by_scope: dict[tuple[str, str], list[str]] = {}
+    for workspace_id, source, source_event_id in keys:
+        by_scope.setdefault((workspace_id, source), []).append(source_event_id)
+    for (workspace_id, source), ids in by_scope.items():
+        rows = Event.objects.filter(
+            workspace_id=workspace_id, source=source, source_event_id__in=ids
+        ).values_list("source_event_id", "event_id", "position")
+        for source_event_id, event_id, position in rows:
+            found[(workspace_id, source, source_event_id)] = (event_id, position)
+    return found
+
+
+def event_list_after(position: int, *, limit: int, upper: int | None = None) -> list[Event]:
+    """Return up to ``limit`` events after ``position`` (and at most ``upper``), in store order."""
+    qs = Event.objects.filter(position__gt=position)
+    if upper is not None:
+        qs = qs.filter(position__lte=upper)
+    return list(qs.order_by("position")[:limit])
+
+
+def store_head() -> int:
+    """Return the highest position in the store (0 when empty)."""
+    last = Event.objects.order_by("-position").values_list("position", flat=True).first()
+    return last or 0
