@@ -57,7 +57,7 @@ def to_minor(amount: str | int | Decimal, currency: str, *, provider: str | None
     Raises ``MoneyError`` for more decimal places than the currency has, a negative amount,
     a symbol, or anything that is not a plain number. Floats are refused outright.
     """
-    if isinstance(amount, bool) or isinstance(amount, float):
+    if isinstance(amount, (bool, float)):
         raise MoneyError("amount must be a decimal string, not a float")
     try:
         value = Decimal(str(amount).strip()) if not isinstance(amount, Decimal) else amount

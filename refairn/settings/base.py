@@ -47,7 +47,7 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "refairn.apps.RefairnAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -60,7 +60,7 @@ INSTALLED_APPS = [
     "agents",
     "attribution",
     "commissions",
-    "refairn",
+    "refairn.apps.RefairnConfig",
 ]
 
 MIDDLEWARE = [
