@@ -1,7 +1,7 @@
 """Tenancy, credentials, the append-only event store, deliveries and projection checkpoints."""
 
 from django.conf import settings
-from django.db import models
+from django.db import models, router, transaction
 from django.utils import timezone
 
 from .ids import new_id
@@ -102,6 +102,30 @@ class AppendOnlyError(Exception):
     """Raised when code tries to change or remove a stored event."""
 
 
+class EventQuerySet(models.QuerySet):
+    """Refuses bulk changes in Python too, so the ORM fails loudly before the trigger does.
+
+    ``bulk_create`` takes the append lock, like ``event_append``, so rows inserted outside the
+    store still become visible in position order (see ``ingestion.store``).
+    """
+
+    def update(self, **kwargs: object) -> int:
+        raise AppendOnlyError("stored events are never updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("stored events are never deleted")
+
+    def bulk_update(self, objs: object, fields: object, batch_size: int | None = None) -> int:
+        raise AppendOnlyError("stored events are never updated")
+
+    def bulk_create(self, objs: object, *args: object, **kwargs: object) -> list:  # type: ignore[override]
+        from .store import lock_appends
+
+        with transaction.atomic(using=self.db):
+            lock_appends(self.db)
+            return super().bulk_create(objs, *args, **kwargs)  # type: ignore[arg-type]
+
+
 class Event(models.Model):
     """One fact, as accepted. Never updated, never deleted: the audit log of everything."""
 
@@ -130,6 +154,8 @@ class Event(models.Model):
     schema_version = models.PositiveSmallIntegerField(default=1)
     actor = models.CharField(max_length=200, blank=True, help_text="Who did it (operator events).")
 
+    objects = EventQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "source", "source_event_id"],
@@ -146,7 +172,14 @@ class Event(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         if not self._state.adding:
             raise AppendOnlyError("stored events are never updated")
-        super().save(*args, **kwargs)
+        from .store import lock_appends
+
+        # Inserted outside event_append (fixtures, scripts): still take the append lock, so
+        # this row cannot become visible after a higher position (see ingestion.store).
+        using = str(kwargs.get("using") or router.db_for_write(type(self), instance=self))
+        with transaction.atomic(using=using):
+            lock_appends(using)
+            super().save(*args, **kwargs)
 
     def delete(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
         raise AppendOnlyError("stored events are never deleted")

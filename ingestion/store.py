@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from .ids import new_id
@@ -77,7 +77,7 @@ def event_append_many(news: Sequence[NewEvent]) -> list[Appended]:
             unique.append(new)
 
     with transaction.atomic():
-        _lock_appends()
+        lock_appends()
         inserted = _insert(unique)
         missing = [k for k in first_seen if k not in inserted]
         twins = _find(missing) if missing else {}
@@ -100,9 +100,14 @@ def event_append_many(news: Sequence[NewEvent]) -> list[Appended]:
     return results
 
 
-def _lock_appends() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+def lock_appends(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Take the append lock until the current transaction ends (call inside ``atomic``).
+
+    Every insert into the event store must hold it, so positions become visible in order.
+    """
+    conn = connections[using]
+    if conn.vendor == "postgresql":
+        with conn.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
 
 

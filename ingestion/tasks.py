@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import projections
+from . import import_tasks, projections  # noqa: F401 - import_tasks: registers the CSV import task
 
 
 @shared_task(name="ingestion.tasks.run_projections", ignore_result=True)

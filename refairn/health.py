@@ -29,7 +29,8 @@ def _broker_ok() -> str | None:
     from refairn.celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        # The URL from settings (not the app's cached conf), so what is checked is what is set.
+        with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=0, timeout=1)
     except Exception as exc:  # noqa: BLE001
         return f"broker unreachable ({type(exc).__name__})"

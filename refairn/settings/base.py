@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "ingestion",
     "agents",
     "attribution",
@@ -109,8 +110,14 @@ def _database() -> dict:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
         }
-    config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")))
+    # Health checks: a persistent connection broken while the database was away is replaced
+    # at the next request instead of failing it, so the service resumes by itself.
+    config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+                                   conn_health_checks=True)
     config.setdefault("OPTIONS", {})
+    if config["ENGINE"].endswith("postgresql"):
+        # An unreachable database must fail a request (503) quickly, never hang a worker.
+        config["OPTIONS"].setdefault("connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT", "5")))
     return config
 
 
@@ -134,6 +141,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_ROOT = DATA_DIR / "media"
+# In development the static files are served straight from the apps (no collectstatic step).
+WHITENOISE_USE_FINDERS = DEBUG
+if DEBUG:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 LOGIN_URL = "/agent/login/"
 LOGIN_REDIRECT_URL = "/agent/"
@@ -178,6 +189,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ingestion.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # One shared rate per API key (ingestion.throttling); the cache decides how widely it is shared:
+    # per process with the default local-memory cache, across processes with CACHE_URL (Redis).
+    "DEFAULT_THROTTLE_CLASSES": ["ingestion.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("REFAIRN_API_RATE", "6000/min")},
 }
 SPECTACULAR_SETTINGS = {
@@ -186,11 +200,26 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc assets are served from drf-spectacular-sidecar, so /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    "SORT_OPERATIONS": False,
+    # Choice sets that several components share get one stable enum name each.
+    "ENUM_NAME_OVERRIDES": {
+        "EnrollmentStatusEnum": "agents.models.Enrollment.Status",
+        "CustomerStatusEnum": "attribution.models.Customer.Status",
+        "ReferralTypeEnum": "agents.models.Program.ReferralType",
+        "EventSourceEnum": "ingestion.models.Event.Source",
+    },
 }
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"],
+         # A Redis that is down or hung must fail a cache call fast, never hold a request.
+         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}
         if os.environ.get("CACHE_URL")
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

@@ -9,7 +9,11 @@ import os
 os.environ.setdefault("REFAIRN_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "var", "test"))
 
 from .base import *  # noqa: E402, F403
-from .base import DATABASES  # noqa: E402
+from .base import DATABASES, INSTALLED_APPS  # noqa: E402
+
+# A tiny app with a model for the projection runner's test projectors (no migrations: the test
+# runner creates its table). Its projectors are registered by the tests that use them.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

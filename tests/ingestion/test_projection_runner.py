@@ -1,0 +1,170 @@
+"""The projection runner (issue #2 item 6): exactly once, one runner at a time, rebuild equals
+incremental, a dependent never passes its dependency. Driven with the test projectors."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+
+from ingestion import projections
+from ingestion.models import Event, ProjectionCheckpoint
+from ingestion.store import event_append_many
+from ingestion.workspaces import CreatedWorkspace
+from tests.testapp.models import ProjectedEvent
+from tests.testapp.projectors import DEPENDENT, RECORDER, DependentProjector, ProjectorFailure, RecordingProjector
+from tests.testapp.support import new_event
+
+pytestmark = pytest.mark.usefixtures("no_wakeups")
+
+
+def _append(ws: str, count: int, prefix: str = "e") -> list[int]:
+    results = event_append_many([new_event(ws, f"{prefix}-{i}", amount=i) for i in range(count)])
+    return [r.position for r in results]
+
+
+def _applied(projector: str) -> Counter[int]:
+    """How many times each position was applied by ``projector``."""
+    return Counter(ProjectedEvent.objects.filter(projector=projector).values_list("position", flat=True))
+
+
+def _state(projector: str) -> list[tuple]:
+    return sorted(ProjectedEvent.objects.filter(projector=projector).values_list(
+        "position", "event_id", "workspace_id", "type", "amount", "dependency_seen"))
+
+
+@pytest.mark.smoke
+def test_run_applies_every_event_once_and_moves_the_checkpoint(
+    db: None, tenant: CreatedWorkspace, recorder: RecordingProjector,
+) -> None:
+    """A run applies every stored event once, in position order, and leaves the checkpoint at the
+    head; a second run applies nothing."""
+    positions = _append(tenant.workspace.id, 25)
+
+    assert projections.run_projection(RECORDER, batch_size=7) == 25
+    assert projections.run_projection(RECORDER, batch_size=7) == 0
+    assert _applied(RECORDER) == Counter(positions)
+    assert projections.checkpoint_position(RECORDER) == positions[-1]
+    assert list(ProjectedEvent.objects.filter(projector=RECORDER).order_by("id")
+                .values_list("position", flat=True)) == positions
+
+
+def test_exception_mid_batch_applies_nothing_of_that_batch(
+    transactional_db: None, tenant: CreatedWorkspace, recorder: RecordingProjector,
+) -> None:
+    """When the projector raises on an event in the middle of a batch, nothing of that batch stays
+    applied and the checkpoint stays where the last good batch left it; once the fault is gone a
+    rerun applies every event exactly once."""
+    positions = _append(tenant.workspace.id, 20)
+    recorder.fail_at_position = positions[13]  # in the second batch of 10, after 3 writes in it
+
+    with pytest.raises(ProjectorFailure):
+        projections.run_projection(RECORDER, batch_size=10)
+
+    assert _applied(RECORDER) == Counter(positions[:10])
+    assert projections.checkpoint_position(RECORDER) == positions[9]
+
+    recorder.fail_at_position = None
+    assert projections.run_projection(RECORDER, batch_size=10) == 10
+    assert _applied(RECORDER) == Counter(positions)
+    assert projections.checkpoint_position(RECORDER) == positions[-1]
+
+
+def test_exception_in_first_batch_leaves_checkpoint_at_zero(
+    db: None, tenant: CreatedWorkspace, recorder: RecordingProjector,
+) -> None:
+    """A failure in the very first batch leaves no row and the checkpoint at 0 (or absent)."""
+    positions = _append(tenant.workspace.id, 5)
+    recorder.fail_at_position = positions[-1]
+    with pytest.raises(ProjectorFailure):
+        projections.run_projection(RECORDER)
+    assert ProjectedEvent.objects.count() == 0
+    assert projections.checkpoint_position(RECORDER) == 0
+
+
+def test_rebuild_equals_incremental_state(
+    db: None, tenant: CreatedWorkspace, other_tenant: CreatedWorkspace,
+    recorder: RecordingProjector, dependent: DependentProjector,
+) -> None:
+    """State built incrementally (appends interleaved with runs of various batch sizes, with
+    duplicates and two workspaces) equals the state a rebuild from zero produces."""
+    a, b = tenant.workspace.id, other_tenant.workspace.id
+    for round_, size in enumerate((1, 3, 50, 7)):
+        event_append_many([new_event(a, f"r{round_}-{i}", amount=i) for i in range(9)])
+        event_append_many([new_event(b, f"r{round_}-{i}", amount=10 * i) for i in range(4)])
+        event_append_many([new_event(a, f"r{max(round_ - 1, 0)}-1")])  # a twin: stores nothing
+        projections.run_projection(RECORDER, batch_size=size)
+        projections.run_projection(DEPENDENT, batch_size=size + 1)
+    incremental = (_state(RECORDER), _state(DEPENDENT))
+
+    counts = projections.rebuild(RECORDER)
+
+    assert counts == {RECORDER: 52, DEPENDENT: 52}
+    assert (_state(RECORDER), _state(DEPENDENT)) == incremental
+    assert _applied(RECORDER) == Counter(Event.objects.values_list("position", flat=True))
+
+
+def test_dependent_never_passes_its_dependency(
+    db: None, tenant: CreatedWorkspace, recorder: RecordingProjector, dependent: DependentProjector,
+) -> None:
+    """A projector that depends on another applies nothing beyond the other's checkpoint, and
+    every event it applies was already applied by its dependency."""
+    positions = _append(tenant.workspace.id, 30)
+
+    assert projections.run_projection(DEPENDENT) == 0  # dependency still at 0
+    projections.run_projection(RECORDER, batch_size=4, max_batches=2)
+    assert projections.run_projection(DEPENDENT) == 8
+    assert projections.checkpoint_position(DEPENDENT) == positions[7]
+
+    projections.run_all()
+    assert projections.checkpoint_position(DEPENDENT) == projections.checkpoint_position(RECORDER) == positions[-1]
+    assert set(ProjectedEvent.objects.filter(projector=DEPENDENT).values_list("dependency_seen", flat=True)) == {True}
+
+
+def test_rebuild_projections_command_replays_the_store(
+    db: None, tenant: CreatedWorkspace, recorder: RecordingProjector,
+) -> None:
+    """``manage.py rebuild_projections NAME`` clears the projection and replays every event once."""
+    positions = _append(tenant.workspace.id, 6)
+    projections.run_projection(RECORDER)
+    ProjectedEvent.objects.filter(projector=RECORDER).update(amount=-1)  # drifted state
+
+    call_command("rebuild_projections", RECORDER)
+
+    assert _applied(RECORDER) == Counter(positions)
+    assert not ProjectedEvent.objects.filter(amount=-1).exists()
+
+
+@pytest.mark.postgres
+def test_two_concurrent_runners_never_apply_an_event_twice(
+    transactional_db: None, tenant: CreatedWorkspace, recorder: RecordingProjector,
+) -> None:
+    """Two runners (threads, own connections) released together over the same projection, with
+    small batches and a slow projector so they contend: every event is applied exactly once."""
+    positions = _append(tenant.workspace.id, 120)
+    recorder.sleep_per_event = 0.001
+    barrier = threading.Barrier(2, timeout=30)
+    applied: list[int] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            applied.append(projections.run_projection(RECORDER, batch_size=5))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert sum(applied) == 120
+    assert _applied(RECORDER) == Counter(positions)
+    assert ProjectionCheckpoint.objects.get(name=RECORDER).position == positions[-1]
