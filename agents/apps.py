@@ -9,6 +9,8 @@ class AgentsConfig(AppConfig):
     def ready(self) -> None:
         from ingestion.lookups import register_lookup
 
-        from .selectors import referral_code_active
+        from .selectors import agent_exists, referral_code_active, referral_codes_active
 
         register_lookup("referral_code_active", referral_code_active)
+        register_lookup("referral_codes_active", referral_codes_active)
+        register_lookup("agent_exists", agent_exists)

@@ -11,6 +11,8 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -38,7 +40,29 @@ _PROGRAM_FIELDS = {
 }
 
 
-def _validate_program(program: Program) -> None:
+def program_check(program: Program) -> None:
+    """Validate (and normalise) a program's terms before it is saved; raise ``ApplicationError``."""
+    if not (program.name or "").strip():
+        raise ApplicationError("a program needs a name", field="name")
+    program.name = program.name.strip()
+    if program.referral_type not in Program.ReferralType.values:
+        raise ApplicationError("referral commission type is percent or fixed", field="referralCommission")
+    for field, choices in (("payout_frequency", Program.PayoutFrequency), ("conflict_mode", Program.ConflictMode),
+                           ("enrollment_mode", Program.EnrollmentMode)):
+        if getattr(program, field) not in choices.values:
+            raise ApplicationError(f"{field} must be one of {', '.join(choices.values)}", field=field)
+    for field in ("attribution_window_days", "hold_days"):
+        value = getattr(program, field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ApplicationError(f"{field} must be a whole number of days, 0 or more", field=field)
+    months = program.recurring_duration_months
+    if months is not None and (not isinstance(months, int) or isinstance(months, bool) or months < 0):
+        raise ApplicationError("durationMonths must be a whole number, 0 or more, or null", field="durationMonths")
+    try:
+        for field in ("referral_value", "recurring_percent", "support_percent"):
+            setattr(program, field, Decimal(str(getattr(program, field))))
+    except ArithmeticError:
+        raise ApplicationError("commission values must be decimal numbers", field="referralCommission") from None
     if program.referral_type == Program.ReferralType.FIXED:
         try:
             program.referral_currency = normalise_currency(program.referral_currency)
@@ -46,8 +70,20 @@ def _validate_program(program: Program) -> None:
         except MoneyError as exc:
             raise ApplicationError(str(exc), field="referralCommission") from None
     for field in ("referral_value", "recurring_percent", "support_percent"):
-        if Decimal(getattr(program, field)) < 0:
+        value = getattr(program, field)
+        if not value.is_finite() or value < 0:
             raise ApplicationError(f"{field} must not be negative", field=field)
+        model_field = Program._meta.get_field(field)
+        digits = value.normalize().as_tuple()
+        if isinstance(digits.exponent, int) and -digits.exponent > model_field.decimal_places:
+            raise ApplicationError(f"{field} has more than {model_field.decimal_places} decimal places", field=field)
+        is_percent = field != "referral_value" or program.referral_type == Program.ReferralType.PERCENT
+        if is_percent and value > 100:
+            raise ApplicationError(f"{field} is a percentage, at most 100", field=field)
+        if value >= Decimal(10) ** (model_field.max_digits - model_field.decimal_places):
+            raise ApplicationError(f"{field} is too large", field=field)
+    if program.referral_type == Program.ReferralType.PERCENT:
+        program.referral_currency = ""
     thresholds = {}
     for currency, amount in (program.payout_threshold or {}).items():
         try:
@@ -68,7 +104,7 @@ def program_create(*, workspace: Workspace, product: Product, name: str, **terms
     if unknown:
         raise ApplicationError(f"unknown program fields: {', '.join(sorted(unknown))}")
     program = Program(workspace=workspace, product=product, name=name, **terms)
-    _validate_program(program)
+    program_check(program)
     program.save()
     return program
 
@@ -81,15 +117,23 @@ def program_update(*, program: Program, **terms: Any) -> Program:
     for field, value in terms.items():
         setattr(program, field, value)
     program.updated_at = timezone.now()
-    _validate_program(program)
+    program_check(program)
     program.save()
     return program
 
 
 def agent_create(*, workspace: Workspace, email: str, name: str) -> Agent:
+    """Create an agent; the email is normalised (it also refuses self-referral)."""
+    email = normalise_email(email or "")
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ApplicationError("a valid email is required", field="email") from None
+    if not (name or "").strip():
+        raise ApplicationError("an agent needs a name", field="name")
     try:
         with transaction.atomic():
-            return Agent.objects.create(workspace=workspace, email=normalise_email(email), name=name.strip())
+            return Agent.objects.create(workspace=workspace, email=email, name=name.strip()[:200])
     except IntegrityError:
         raise ConflictError("an agent with this email already exists", field="email",
                             code="duplicate_agent") from None
@@ -110,11 +154,17 @@ def enrollment_apply(*, agent: Agent, program: Program, actor: str = "") -> Enro
     return enrollment
 
 
-def _new_code(workspace_id: str, agent: Agent) -> str:
+def _new_code(agent: Agent) -> str:
+    """Generate a code from the agent's name, free in EVERY workspace.
+
+    Uniqueness is only required per workspace (PRODUCT.md), but ``/r/<code>`` carries no
+    workspace, so generated codes avoid every workspace's codes and a link is never ambiguous.
+    """
     stem = re.sub(r"[^A-Z0-9]", "", agent.name.upper())[:6] or "REF"
-    for _ in range(20):
-        code = stem + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(4))
-        if not Enrollment.objects.filter(workspace_id=workspace_id, referral_code=code).exists():
+    for attempt in range(30):
+        length = 4 if attempt < 20 else 6
+        code = stem + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(length))
+        if not Enrollment.objects.filter(referral_code=code).exists():
             return code
     raise ConflictError("could not generate a free referral code; choose one")
 
@@ -155,19 +205,33 @@ def enrollment_approve(*, enrollment: Enrollment, referral_code: str | None = No
             raise ConflictError("this referral code is taken in the workspace", field="referralCode",
                                 code="code_taken")
     else:
-        code = _new_code(enrollment.workspace_id, enrollment.agent)
+        code = _new_code(enrollment.agent)
     enrollment.status = Enrollment.Status.APPROVED
     enrollment.referral_code = code
     enrollment.terms = program_terms(enrollment.program)
-    enrollment.reason = reason
+    enrollment.reason = (reason or "").strip()
     enrollment.decided_at = timezone.now()
-    enrollment.save()
+    try:
+        with transaction.atomic():  # a racing approval may take the code between check and save
+            enrollment.save()
+    except IntegrityError:
+        raise ConflictError("this referral code is taken in the workspace", field="referralCode",
+                            code="code_taken") from None
     _decision_event(enrollment, "approved", actor)
     return enrollment
 
 
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("a reason is required", field="reason")
+    return reason
+
+
 @transaction.atomic
 def enrollment_reject(*, enrollment: Enrollment, reason: str, actor: str = "") -> Enrollment:
+    """Reject an application, with a reason; appends ``enrollment.rejected``."""
+    reason = _reason(reason)
     enrollment = Enrollment.objects.select_for_update().select_related("agent", "program").get(pk=enrollment.pk)
     if enrollment.status != Enrollment.Status.APPLIED:
         raise ConflictError(f"cannot reject an enrollment that is {enrollment.status}", code="invalid_state")
@@ -182,6 +246,7 @@ def enrollment_reject(*, enrollment: Enrollment, reason: str, actor: str = "") -
 @transaction.atomic
 def enrollment_remove(*, enrollment: Enrollment, reason: str, actor: str = "") -> Enrollment:
     """Remove an approved agent: no new attribution or commission; earned entries stay payable."""
+    reason = _reason(reason)
     enrollment = Enrollment.objects.select_for_update().select_related("agent", "program").get(pk=enrollment.pk)
     if enrollment.status != Enrollment.Status.APPROVED:
         raise ConflictError(f"cannot remove an enrollment that is {enrollment.status}", code="invalid_state")

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""``/api/customers``: attribution reads (Bearer key)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("api/customers", api.CustomerListView.as_view(), name="api-customers"),
+    path("api/customers/<str:customer_id>", api.CustomerDetailView.as_view(), name="api-customer"),
+]

@@ -1,15 +1,830 @@
-"""The attribution projector (issue #3 fills it in)."""
+"""The attribution projector: which agent earned which customer and payment, from events alone.
 
+It reads nothing but the events and its own tables (``attribution.models``): referral codes come
+from ``enrollment.*`` events, never from the ``agents`` tables, ids come from ``derived_id``, and
+time from the events' ``occurred_at``, so a rebuild decides exactly what the live run decided.
+
+Speed (issue #3, replay of a million events): a batch is applied as one unit of work. Every key the
+batch names (codes, clicks, customers by ref/email/provider id, payment refs) is loaded in a few
+``__in`` queries, the events are folded into those in-memory rows, and new and changed rows are
+written with ``bulk_create`` / ``bulk_update`` at the end of the batch, inside the runner's
+transaction. Within a batch the in-memory maps are the truth; the database is only read for keys
+not loaded yet.
+
+The rules themselves live in ``attribution.domain``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from ingestion.ids import derived_id
+from ingestion.models import Event
 from ingestion.projections import Projector
+
+from . import domain
+from .models import (
+    AttributionRefusal,
+    Click,
+    Customer,
+    PaymentAttribution,
+    PaymentRecord,
+    ProviderCustomerLink,
+    ReferralCode,
+    SubscriptionLink,
+)
+
+logger = logging.getLogger(__name__)
+
+_CUSTOMER_FIELDS = [
+    f.name for f in Customer._meta.concrete_fields if f.name not in {"id", "workspace"}
+]
+_PAYMENT_FIELDS = [
+    "customer_id", "attributed", "agent_id", "decided_position", "duplicates",
+]
+_CODE_FIELDS = [
+    "enrollment_id", "agent_id", "agent_email", "program_id", "product_id", "terms", "status",
+    "approved_event_id", "approved_position", "decided_event_id", "decided_position",
+]
+_ENROLLMENT_TYPES = {"enrollment.approved", "enrollment.rejected", "enrollment.removed"}
+_CUSTOMER_TYPES = {"customer.created", "payment.succeeded", "subscription.cancelled", "support.assigned",
+                   "support.unassigned", "attribution.reassigned"}
+_CHUNK = 500
 
 
 class AttributionProjector(Projector):
+    """Folds clicks, signups, payments, cancellations, support and reassignments into attribution."""
+
     name = "attribution"
 
-    def apply(self, event: object) -> None:
-        return None
+    def apply(self, event: Event) -> None:
+        self.apply_batch([event])
+
+    def apply_batch(self, events: Sequence[Event]) -> None:
+        work = _UnitOfWork()
+        work.prefetch(events)
+        for event in events:
+            work.handle(event)
+        work.flush()
 
     def reset(self) -> None:
-        from .models import PaymentAttribution
+        for model in (PaymentAttribution, PaymentRecord, AttributionRefusal, SubscriptionLink,
+                      ProviderCustomerLink, Customer, Click, ReferralCode):
+            model.objects.all().delete()
 
-        PaymentAttribution.objects.all().delete()
+
+def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
+    values = list(values)
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+class _UnitOfWork:
+    """The state one batch reads and writes: identity maps of loaded rows, and what to flush."""
+
+    def __init__(self) -> None:
+        # Identity maps. A key present with ``None`` is known not to exist.
+        self.codes: dict[tuple[str, str], ReferralCode | None] = {}
+        self.clicks: dict[tuple[str, str], Click | None] = {}
+        self.customers: dict[str, Customer | None] = {}
+        self.by_ref: dict[tuple[str, str], str | None] = {}
+        self.by_email: dict[tuple[str, str], str | None] = {}
+        self.by_provider: dict[tuple[str, str, str], str | None] = {}
+        self.by_subscription: dict[tuple[str, str], str | None] = {}
+        self.payments: dict[tuple[str, str], PaymentRecord | None] = {}
+        # Writes.
+        self.new_codes: list[ReferralCode] = []
+        self.dirty_codes: dict[int, ReferralCode] = {}
+        self.new_clicks: list[Click] = []
+        self.new_customers: dict[str, Customer] = {}
+        self.dirty_customers: dict[str, Customer] = {}
+        self.new_provider_links: list[ProviderCustomerLink] = []
+        self.new_subscription_links: list[SubscriptionLink] = []
+        self.new_payments: list[PaymentRecord] = []
+        self.dirty_payments: dict[int, PaymentRecord] = {}
+        self.new_attributions: list[PaymentAttribution] = []
+        self.new_refusals: list[AttributionRefusal] = []
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def prefetch(self, events: Sequence[Event]) -> None:
+        """Load, in a few queries per workspace, every row the batch's events name."""
+        codes: dict[str, set[str]] = defaultdict(set)
+        clicks: dict[str, set[str]] = defaultdict(set)
+        refs: dict[str, set[str]] = defaultdict(set)
+        emails: dict[str, set[str]] = defaultdict(set)
+        providers: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        subscriptions: dict[str, set[str]] = defaultdict(set)
+        payment_refs: dict[str, set[str]] = defaultdict(set)
+        customer_ids: set[str] = set()
+        for event in events:
+            data = event.data if isinstance(event.data, dict) else {}
+            ws = event.workspace_id
+            kind = event.type
+            if kind in _ENROLLMENT_TYPES or kind == "click.recorded":
+                code = domain.normalise_code(data.get("referral_code"))
+                if code:
+                    codes[ws].add(code)
+                if kind == "click.recorded":
+                    for key in ("click_id", "first_click_id"):
+                        value = domain.text(data.get(key), 40)
+                        if value:
+                            clicks[ws].add(value)
+                continue
+            if kind not in _CUSTOMER_TYPES:
+                continue
+            ref = domain.text(data.get("customer_ref"))
+            if ref:
+                refs[ws].add(ref)
+            email = domain.normalise_email(data.get("email"))
+            if email:
+                emails[ws].add(email)
+            pcid = domain.text(data.get("provider_customer_id"))
+            if pcid:
+                providers[ws].add((_provider(event, data), pcid))
+            sub = domain.text(data.get("subscription_ref"))
+            if sub:
+                subscriptions[ws].add(sub)
+            code = domain.normalise_code(data.get("referral_code"))
+            if code:
+                codes[ws].add(code)
+            click_id = domain.text(data.get("click_id"), 40)
+            if click_id:
+                clicks[ws].add(click_id)
+            if kind == "payment.succeeded":
+                payment_ref = domain.text(data.get("payment_ref"))
+                if payment_ref:
+                    payment_refs[ws].add(payment_ref)
+            customer_id = domain.text(data.get("customer_id"), 40)
+            if customer_id:
+                customer_ids.add(customer_id)
+
+        for ws, values in codes.items():
+            self._load_codes(ws, values)
+        for ws, values in clicks.items():
+            self._load_clicks(ws, values)
+        # The first clicks of the loaded clicks (the visitor's first touch).
+        roots: dict[str, set[str]] = defaultdict(set)
+        for (ws, _), click in list(self.clicks.items()):
+            if click is not None and (ws, click.first_click_id) not in self.clicks:
+                roots[ws].add(click.first_click_id)
+        for ws, values in roots.items():
+            self._load_clicks(ws, values)
+        for ws, values in refs.items():
+            self._load_customers_by("customer_ref", ws, values, self.by_ref)
+        for ws, values in emails.items():
+            self._load_customers_by("email", ws, values, self.by_email)
+        for ws, pairs in providers.items():
+            self._load_provider_links(ws, pairs)
+        for ws, values in subscriptions.items():
+            self._load_subscription_links(ws, values)
+        for ws, values in payment_refs.items():
+            self._load_payments(ws, values)
+        linked = {cid for cid in (*self.by_provider.values(), *self.by_subscription.values()) if cid}
+        self._load_customers((customer_ids | linked) - set(self.customers))
+
+    def _load_codes(self, ws: str, values: Iterable[str]) -> None:
+        values = [v for v in values if (ws, v) not in self.codes]
+        for chunk in _chunks(values):
+            for key in chunk:
+                self.codes[(ws, key)] = None
+            for row in ReferralCode.objects.filter(workspace_id=ws, code__in=chunk):
+                self.codes[(ws, row.code)] = row
+
+    def _load_clicks(self, ws: str, values: Iterable[str]) -> None:
+        values = [v for v in values if (ws, v) not in self.clicks]
+        for chunk in _chunks(values):
+            for key in chunk:
+                self.clicks[(ws, key)] = None
+            for row in Click.objects.filter(workspace_id=ws, click_id__in=chunk):
+                self.clicks[(ws, row.click_id)] = row
+
+    def _load_customers_by(self, field: str, ws: str, values: Iterable[str],
+                           index: dict[tuple[str, str], str | None]) -> None:
+        values = [v for v in values if (ws, v) not in index]
+        for chunk in _chunks(values):
+            for key in chunk:
+                index[(ws, key)] = None
+            rows = Customer.objects.filter(workspace_id=ws, **{f"{field}__in": chunk}).order_by("created_position")
+            for row in rows:
+                row = self._remember_customer(row)
+                key = (ws, getattr(row, field))
+                if index.get(key) is None:
+                    index[key] = row.id
+
+    def _load_customers(self, ids: Iterable[str]) -> None:
+        ids = [i for i in ids if i not in self.customers]
+        for chunk in _chunks(ids):
+            for key in chunk:
+                self.customers[key] = None
+            for row in Customer.objects.filter(id__in=chunk):
+                self._remember_customer(row)
+
+    def _remember_customer(self, row: Customer) -> Customer:
+        """Keep the in-memory row when there is one: it may hold this batch's changes."""
+        existing = self.customers.get(row.id)
+        if existing is not None:
+            return existing
+        self.customers[row.id] = row
+        return row
+
+    def _load_provider_links(self, ws: str, pairs: Iterable[tuple[str, str]]) -> None:
+        pairs = [p for p in pairs if (ws, *p) not in self.by_provider]
+        for provider, pcid in pairs:
+            self.by_provider[(ws, provider, pcid)] = None
+        for chunk in _chunks(pairs):
+            ids = {pcid for _, pcid in chunk}
+            rows = ProviderCustomerLink.objects.filter(workspace_id=ws, provider_customer_id__in=ids)
+            for row in rows.values_list("provider", "provider_customer_id", "customer_id"):
+                self.by_provider[(ws, row[0], row[1])] = row[2]
+
+    def _load_subscription_links(self, ws: str, values: Iterable[str]) -> None:
+        values = [v for v in values if (ws, v) not in self.by_subscription]
+        for chunk in _chunks(values):
+            for key in chunk:
+                self.by_subscription[(ws, key)] = None
+            rows = SubscriptionLink.objects.filter(workspace_id=ws, subscription_ref__in=chunk)
+            for sub, customer_id in rows.values_list("subscription_ref", "customer_id"):
+                self.by_subscription[(ws, sub)] = customer_id
+
+    def _load_payments(self, ws: str, values: Iterable[str]) -> None:
+        values = [v for v in values if (ws, v) not in self.payments]
+        for chunk in _chunks(values):
+            for key in chunk:
+                self.payments[(ws, key)] = None
+            for row in PaymentRecord.objects.filter(workspace_id=ws, payment_ref__in=chunk):
+                self.payments[(ws, row.payment_ref)] = row
+
+    # --- lookups (identity map first, database for keys not loaded) ----------------------------
+
+    def code(self, ws: str, code: str) -> ReferralCode | None:
+        if not code:
+            return None
+        if (ws, code) not in self.codes:
+            self._load_codes(ws, [code])
+        return self.codes[(ws, code)]
+
+    def click(self, ws: str, click_id: str) -> Click | None:
+        if not click_id:
+            return None
+        if (ws, click_id) not in self.clicks:
+            self._load_clicks(ws, [click_id])
+        return self.clicks[(ws, click_id)]
+
+    def customer(self, customer_id: str) -> Customer | None:
+        if not customer_id:
+            return None
+        if customer_id not in self.customers:
+            self._load_customers([customer_id])
+        return self.customers[customer_id]
+
+    def customer_by_ref(self, ws: str, ref: str) -> Customer | None:
+        if (ws, ref) not in self.by_ref:
+            self._load_customers_by("customer_ref", ws, [ref], self.by_ref)
+        return self.customer(self.by_ref[(ws, ref)] or "")
+
+    def customer_by_email(self, ws: str, email: str) -> Customer | None:
+        if (ws, email) not in self.by_email:
+            self._load_customers_by("email", ws, [email], self.by_email)
+        return self.customer(self.by_email[(ws, email)] or "")
+
+    def customer_by_provider(self, ws: str, provider: str, pcid: str) -> Customer | None:
+        if (ws, provider, pcid) not in self.by_provider:
+            self._load_provider_links(ws, [(provider, pcid)])
+        return self.customer(self.by_provider[(ws, provider, pcid)] or "")
+
+    def customer_by_subscription(self, ws: str, sub: str) -> Customer | None:
+        if (ws, sub) not in self.by_subscription:
+            self._load_subscription_links(ws, [sub])
+        return self.customer(self.by_subscription[(ws, sub)] or "")
+
+    def payment(self, ws: str, payment_ref: str) -> PaymentRecord | None:
+        if (ws, payment_ref) not in self.payments:
+            self._load_payments(ws, [payment_ref])
+        return self.payments[(ws, payment_ref)]
+
+    def codes_of_agent(self, ws: str, agent_id: str) -> list[ReferralCode]:
+        """The agent's codes in order of approval (rare path: reassignments and support)."""
+        for row in ReferralCode.objects.filter(workspace_id=ws, agent_id=agent_id):
+            if (ws, row.code) not in self.codes:
+                self.codes[(ws, row.code)] = row
+        rows = [r for (w, _), r in self.codes.items() if w == ws and r is not None and r.agent_id == agent_id]
+        return sorted(rows, key=lambda r: (r.approved_position or r.decided_position, r.code))
+
+    def code_of_enrollment(self, ws: str, enrollment_id: str) -> ReferralCode | None:
+        for row in ReferralCode.objects.filter(workspace_id=ws, enrollment_id=enrollment_id):
+            if (ws, row.code) not in self.codes:
+                self.codes[(ws, row.code)] = row
+        for (w, _), row in self.codes.items():
+            if w == ws and row is not None and row.enrollment_id == enrollment_id:
+                return row
+        return None
+
+    def customer_payments(self, customer: Customer) -> list[PaymentRecord]:
+        """Every payment record of the customer, from the database and from this batch."""
+        rows: dict[str, PaymentRecord] = {}
+        for row in PaymentRecord.objects.filter(customer_id=customer.id):
+            key = (row.workspace_id, row.payment_ref)
+            if self.payments.get(key) is None:
+                self.payments[key] = row
+            rows[row.payment_ref] = self.payments[key]  # type: ignore[assignment]
+        for row in self.new_payments:
+            if row.customer_id == customer.id:
+                rows[row.payment_ref] = row
+        return [r for r in rows.values() if r.customer_id == customer.id]
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def touch_customer(self, customer: Customer, event: Event) -> None:
+        customer.updated_position = event.position
+        if customer.id not in self.new_customers:
+            self.dirty_customers[customer.id] = customer
+
+    def touch_payment(self, record: PaymentRecord) -> None:
+        if record.pk is not None:
+            self.dirty_payments[record.pk] = record
+
+    def touch_code(self, row: ReferralCode) -> None:
+        if row.pk is not None:
+            self.dirty_codes[row.pk] = row
+
+    def refuse(self, event: Event, kind: str, detail: str, *, customer_id: str = "", code: str = "",
+               agent_id: str = "") -> None:
+        self.new_refusals.append(AttributionRefusal(
+            workspace_id=event.workspace_id, event_id=event.event_id, position=event.position,
+            occurred_at=event.occurred_at, kind=kind, customer_id=customer_id, referral_code=code[:64],
+            agent_id=agent_id, detail=detail,
+        ))
+
+    def flush(self) -> None:
+        """Write this batch's new and changed rows (inside the runner's transaction)."""
+        if self.new_codes:
+            ReferralCode.objects.bulk_create(self.new_codes, batch_size=_CHUNK)
+        if self.dirty_codes:
+            ReferralCode.objects.bulk_update(list(self.dirty_codes.values()), _CODE_FIELDS, batch_size=_CHUNK)
+        if self.new_clicks:
+            Click.objects.bulk_create(self.new_clicks, batch_size=_CHUNK)
+        if self.new_customers:
+            Customer.objects.bulk_create(list(self.new_customers.values()), batch_size=_CHUNK)
+        if self.dirty_customers:
+            Customer.objects.bulk_update(list(self.dirty_customers.values()), _CUSTOMER_FIELDS, batch_size=_CHUNK)
+        if self.new_provider_links:
+            ProviderCustomerLink.objects.bulk_create(self.new_provider_links, batch_size=_CHUNK)
+        if self.new_subscription_links:
+            SubscriptionLink.objects.bulk_create(self.new_subscription_links, batch_size=_CHUNK)
+        if self.new_payments:
+            PaymentRecord.objects.bulk_create(self.new_payments, batch_size=_CHUNK)
+        if self.dirty_payments:
+            PaymentRecord.objects.bulk_update(list(self.dirty_payments.values()), _PAYMENT_FIELDS, batch_size=_CHUNK)
+        if self.new_attributions:
+            PaymentAttribution.objects.bulk_create(self.new_attributions, batch_size=_CHUNK)
+        if self.new_refusals:
+            AttributionRefusal.objects.bulk_create(self.new_refusals, batch_size=_CHUNK)
+
+    # --- events --------------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        handler = _HANDLERS.get(event.type)
+        if handler is None:
+            return
+        data = event.data if isinstance(event.data, dict) else {}
+        handler(self, event, data)
+
+    def on_enrollment(self, event: Event, data: dict) -> None:
+        """Keep each code's state from the enrollment decisions (never from the agents tables)."""
+        code = domain.normalise_code(data.get("referral_code"))
+        enrollment_id = domain.text(data.get("enrollment_id"), 40)
+        if not code or not enrollment_id:
+            return  # a rejection before any code was chosen: nothing to attribute with
+        status = event.type.split(".", 1)[1]
+        ws = event.workspace_id
+        row = self.code(ws, code)
+        if row is not None and row.enrollment_id != enrollment_id:
+            self.refuse(event, AttributionRefusal.Kind.INVALID_EVENT,
+                        f"code {code} already belongs to enrollment {row.enrollment_id}", code=code)
+            return
+        terms = data.get("terms") if isinstance(data.get("terms"), dict) else {}
+        if row is None:
+            row = ReferralCode(workspace_id=ws, code=code, enrollment_id=enrollment_id, terms=terms)
+            self.codes[(ws, code)] = row
+            self.new_codes.append(row)
+        else:
+            self.touch_code(row)
+        row.agent_id = domain.text(data.get("agent_id"), 40)
+        row.agent_email = domain.normalise_email(data.get("agent_email"))
+        row.program_id = domain.text(data.get("program_id"), 40)
+        row.product_id = domain.text(data.get("product_id"), 40) or domain.text(terms.get("product_id"), 40)
+        row.status = status
+        if status == ReferralCode.Status.APPROVED:
+            row.terms = terms
+            row.approved_event_id = event.event_id
+            row.approved_position = event.position
+        row.decided_event_id = event.event_id
+        row.decided_position = event.position
+
+    def on_click(self, event: Event, data: dict) -> None:
+        ws = event.workspace_id
+        click_id = domain.text(data.get("click_id"), 40)
+        if not click_id or self.click(ws, click_id) is not None:
+            return  # a repeated click event changes nothing
+        code = domain.normalise_code(data.get("referral_code"))
+        first_id, first_at = click_id, event.occurred_at
+        cookie = domain.text(data.get("first_click_id"), 40)
+        if cookie and cookie != click_id:
+            earlier = self.click(ws, cookie)
+            if earlier is not None:
+                first_id, first_at = earlier.first_click_id, earlier.first_click_at
+        state = self.code(ws, code)
+        row = Click(
+            workspace_id=ws, click_id=click_id, event_id=event.event_id, position=event.position,
+            occurred_at=event.occurred_at, referral_code=code,
+            agent_id=state.agent_id if state else "", enrollment_id=state.enrollment_id if state else "",
+            first_click_id=first_id, first_click_at=first_at,
+            landing_url=_str(data.get("landing_url")), referrer=_str(data.get("referrer")),
+            ip_hash=domain.text(data.get("ip_hash"), 64), user_agent=_str(data.get("user_agent"))[:1000],
+        )
+        self.clicks[(ws, click_id)] = row
+        self.new_clicks.append(row)
+
+    def find_customer(self, ws: str, ids: _Ids) -> tuple[Customer | None, str]:
+        """Match by the business's id, then the provider's id, then the email (PRODUCT.md order)."""
+        if ids.ref:
+            found = self.customer_by_ref(ws, ids.ref)
+            if found is not None:
+                return found, PaymentRecord.MatchedBy.CUSTOMER_REF
+        if ids.pcid:
+            found = self.customer_by_provider(ws, ids.provider, ids.pcid)
+            if found is not None:
+                return found, PaymentRecord.MatchedBy.PROVIDER_CUSTOMER
+        if ids.email:
+            found = self.customer_by_email(ws, ids.email)
+            # The same email under another business id is another customer.
+            if found is not None and not (ids.ref and found.customer_ref and found.customer_ref != ids.ref):
+                return found, PaymentRecord.MatchedBy.EMAIL
+        return None, ""
+
+    def create_customer(self, event: Event, ids: _Ids, *, status: str, payment_ref: str = "") -> Customer:
+        ws = event.workspace_id
+        key = domain.customer_key(customer_ref=ids.ref, email=ids.email, provider=ids.provider,
+                                  provider_customer_id=ids.pcid, payment_ref=payment_ref)
+        customer_id = derived_id("cus", ws, key)
+        if self.customer(customer_id) is not None:  # defensive: never reuse a row for another key
+            customer_id = derived_id("cus", ws, key, event.event_id)
+        customer = Customer(
+            id=customer_id, workspace_id=ws, status=status,
+            unattributed_reason=Customer.Unattributed.NO_REFERRAL, attribution_detail="no referral code or click",
+            created_event_id=event.event_id, created_position=event.position, created_at=event.occurred_at,
+            updated_position=event.position,
+        )
+        self.customers[customer_id] = customer
+        self.new_customers[customer_id] = customer
+        return customer
+
+    def learn(self, customer: Customer, event: Event, ids: _Ids) -> None:
+        """Record identifiers newly known for the customer, so later events find it."""
+        ws = event.workspace_id
+        if ids.ref and not customer.customer_ref:
+            customer.customer_ref = ids.ref
+            if self.by_ref.get((ws, ids.ref)) is None:
+                self.by_ref[(ws, ids.ref)] = customer.id
+        if ids.email and not customer.email:
+            customer.email = ids.email
+            if self.by_email.get((ws, ids.email)) is None:
+                self.by_email[(ws, ids.email)] = customer.id
+        if ids.pcid and self.customer_by_provider(ws, ids.provider, ids.pcid) is None:
+            self.by_provider[(ws, ids.provider, ids.pcid)] = customer.id
+            self.new_provider_links.append(ProviderCustomerLink(
+                workspace_id=ws, provider=ids.provider, provider_customer_id=ids.pcid,
+                customer_id=customer.id, event_id=event.event_id))
+        if ids.subscription and self.customer_by_subscription(ws, ids.subscription) is None:
+            self.by_subscription[(ws, ids.subscription)] = customer.id
+            self.new_subscription_links.append(SubscriptionLink(
+                workspace_id=ws, subscription_ref=ids.subscription, customer_id=customer.id,
+                event_id=event.event_id))
+
+    def touch_of(self, ws: str, data: dict) -> domain.Touch:
+        click_id = domain.text(data.get("click_id"), 40)
+        click = self.click(ws, click_id)
+        first = self.click(ws, click.first_click_id) if click is not None else None
+        return domain.Touch(code=domain.normalise_code(data.get("referral_code")), click_id=click_id,
+                            click=_click_view(click), first_click=_click_view(first))
+
+    def decide(self, event: Event, customer: Customer, touch: domain.Touch, *, at: datetime,
+               product_id: str, code_via: str) -> domain.Decision:
+        ws = event.workspace_id
+        return domain.decide(touch, lookup=lambda code: _code_view(self.code(ws, code)), at=at,
+                             email=customer.email, product_id=product_id, code_via=code_via)
+
+    def attribute(self, customer: Customer, decision: domain.Decision, event: Event) -> None:
+        state = self.code(event.workspace_id, decision.code)
+        if state is None:  # unreachable: a decision to attribute names a known code
+            raise RuntimeError(f"attributing to unknown code {decision.code}")
+        customer.agent_id = state.agent_id
+        customer.enrollment_id = state.enrollment_id
+        customer.program_id = state.program_id
+        customer.referral_code = state.code
+        customer.attributed_via = decision.via
+        customer.attributed_event_id = event.event_id
+        customer.attributed_position = event.position
+        customer.attributed_at = event.occurred_at
+        customer.click_id = decision.click.click_id if decision.click else ""
+        customer.click_event_id = decision.click.event_id if decision.click else ""
+        customer.unattributed_reason = ""
+        customer.attribution_detail = decision.detail
+
+    def not_attributed(self, customer: Customer, decision: domain.Decision, event: Event) -> None:
+        """Keep the reason; an informative one is never overwritten by a bare "no referral"."""
+        if decision.reason == domain.NO_REFERRAL and customer.unattributed_reason != domain.NO_REFERRAL:
+            return
+        customer.unattributed_reason = decision.reason
+        customer.attribution_detail = decision.detail
+        if decision.reason != domain.NO_REFERRAL:
+            state = self.code(event.workspace_id, decision.code)
+            self.refuse(event, decision.reason, decision.detail, customer_id=customer.id, code=decision.code,
+                        agent_id=state.agent_id if state else "")
+
+    def emit(self, record: PaymentRecord, customer: Customer, event: Event, *, sequence: int) -> None:
+        """Write the ledger's row for an attributed payment, decided by ``event``."""
+        state = self.code(record.workspace_id, customer.referral_code)
+        if state is None or customer.first_payment_at is None:  # unreachable: attributed means both
+            raise RuntimeError(f"customer {customer.id} is attributed to unknown code {customer.referral_code}")
+        record.attributed = True
+        record.agent_id = customer.agent_id
+        record.decided_position = event.position
+        self.new_attributions.append(PaymentAttribution(
+            workspace_id=record.workspace_id, payment_ref=record.payment_ref, payment_event_id=record.event_id,
+            payment_position=record.position, decided_position=event.position, decided_event_id=event.event_id,
+            occurred_at=record.occurred_at, amount=record.amount, currency=record.currency,
+            customer_id=customer.id, agent_id=customer.agent_id, enrollment_id=customer.enrollment_id,
+            program_id=customer.program_id, terms=state.terms, enrollment_event_id=state.approved_event_id,
+            enrollment_active=state.status == ReferralCode.Status.APPROVED, sequence=sequence,
+            first_payment_at=customer.first_payment_at, customer_cancelled=record.customer_cancelled,
+            support_agent_id=record.support_agent_id, support_enrollment_id=record.support_enrollment_id,
+            support_terms=record.support_terms, support_event_id=record.support_event_id,
+        ))
+
+    def claim_parked(self, customer: Customer, event: Event) -> None:
+        """Attribute the payments that arrived before the signup, in (occurred_at, position) order."""
+        if not customer.payments_count:
+            return
+        parked = sorted((r for r in self.customer_payments(customer) if not r.attributed),
+                        key=lambda r: domain.parked_order(r.occurred_at, r.position))
+        if not parked:
+            return
+        customer.first_payment_at = parked[0].occurred_at
+        customer.first_payment_event_id = parked[0].event_id
+        for sequence, record in enumerate(parked, start=1):
+            self.emit(record, customer, event, sequence=sequence)
+            self.touch_payment(record)
+
+    def on_customer_created(self, event: Event, data: dict) -> None:
+        ws = event.workspace_id
+        ids = _Ids.of(event, data)
+        customer, _ = self.find_customer(ws, ids)
+        if customer is None:
+            if not ids.any():
+                self.refuse(event, AttributionRefusal.Kind.INVALID_EVENT, "a signup without email or customer id")
+                return
+            customer = self.create_customer(event, ids, status=Customer.Status.LEAD)
+        self.learn(customer, event, ids)
+        product_id = domain.text(data.get("product_id"), 40)
+        if not customer.name:
+            customer.name = _str(data.get("name"))[:255]
+        if not customer.product_id:
+            customer.product_id = product_id
+        if not customer.signup_event_id:
+            customer.signup_event_id = event.event_id
+        self.touch_customer(customer, event)
+        if customer.agent_id:
+            return  # first touch wins: a later signup never moves an attributed customer
+        decision = self.decide(event, customer, self.touch_of(ws, data), at=event.occurred_at,
+                               product_id=product_id, code_via=domain.VIA_CODE)
+        if not decision.attributed:
+            self.not_attributed(customer, decision, event)
+            return
+        self.attribute(customer, decision, event)
+        customer.signup_event_id = event.event_id
+        self.claim_parked(customer, event)
+
+    def on_payment(self, event: Event, data: dict) -> None:
+        ws = event.workspace_id
+        payment_ref = domain.text(data.get("payment_ref"))
+        amount = data.get("amount")
+        currency = data.get("currency")
+        if (not payment_ref or not isinstance(amount, int) or isinstance(amount, bool)
+                or not isinstance(currency, str) or len(currency) != 3):
+            self.refuse(event, AttributionRefusal.Kind.INVALID_EVENT,
+                        "a payment needs payment_ref, an integer amount and a currency")
+            return
+        existing = self.payment(ws, payment_ref)
+        if existing is not None:
+            # One payment, one commission, whatever the channel (PRODUCT.md).
+            existing.duplicates += 1
+            self.touch_payment(existing)
+            return
+        ids = _Ids.of(event, data)
+        code = domain.normalise_code(data.get("referral_code"))
+        customer, matched_by = self.find_customer(ws, ids)
+        if customer is None and (ids.any() or code):
+            customer = self.create_customer(event, ids, status=Customer.Status.CUSTOMER, payment_ref=payment_ref)
+            matched_by = PaymentRecord.MatchedBy.NEW_CUSTOMER
+        record = PaymentRecord(
+            workspace_id=ws, payment_ref=payment_ref, event_id=event.event_id, position=event.position,
+            occurred_at=event.occurred_at, amount=amount, currency=currency.upper(),
+            customer_id=customer.id if customer else "", matched_by=matched_by or PaymentRecord.MatchedBy.NONE,
+        )
+        self.payments[(ws, payment_ref)] = record
+        self.new_payments.append(record)
+        if customer is None:
+            return
+        self.learn(customer, event, ids)
+        first = customer.payments_count == 0
+        customer.payments_count += 1
+        earlier = customer.first_payment_at is not None and event.occurred_at < customer.first_payment_at
+        if customer.first_payment_at is None or (earlier and not customer.agent_id):
+            customer.first_payment_at = event.occurred_at
+            customer.first_payment_event_id = event.event_id
+        if customer.status == Customer.Status.LEAD:
+            customer.status = Customer.Status.CUSTOMER
+        record.customer_cancelled = customer.status == Customer.Status.CANCELLED
+        self.snapshot_support(record, customer)
+        self.touch_customer(customer, event)
+        if not customer.agent_id and first and (code or data.get("click_id")):
+            # The payment-only path: the window runs to this, the first, payment.
+            decision = self.decide(event, customer, self.touch_of(ws, data), at=event.occurred_at,
+                                   product_id=domain.text(data.get("product_id"), 40),
+                                   code_via=domain.VIA_PAYMENT_METADATA)
+            if decision.attributed:
+                self.attribute(customer, decision, event)
+            else:
+                self.not_attributed(customer, decision, event)
+        if customer.agent_id:
+            self.emit(record, customer, event, sequence=customer.payments_count)
+
+    def snapshot_support(self, record: PaymentRecord, customer: Customer) -> None:
+        """Copy the customer's support assignment onto the payment, if its enrollment is still active."""
+        if not customer.support_agent_id:
+            return
+        state = self.code_of_enrollment(record.workspace_id, customer.support_enrollment_id)
+        if state is None or state.status != ReferralCode.Status.APPROVED:
+            return
+        record.support_agent_id = customer.support_agent_id
+        record.support_enrollment_id = customer.support_enrollment_id
+        record.support_terms = customer.support_terms
+        record.support_event_id = customer.support_event_id
+
+    def customer_named(self, event: Event, data: dict) -> Customer | None:
+        """Find the customer an operator or cancellation event names (id, subscription, ref, provider, email)."""
+        ws = event.workspace_id
+        customer = self.customer(domain.text(data.get("customer_id"), 40))
+        if customer is not None and customer.workspace_id == ws:
+            return customer
+        sub = domain.text(data.get("subscription_ref"))
+        if sub:
+            customer = self.customer_by_subscription(ws, sub)
+            if customer is not None:
+                return customer
+        return self.find_customer(ws, _Ids.of(event, data))[0]
+
+    def on_cancelled(self, event: Event, data: dict) -> None:
+        customer = self.customer_named(event, data)
+        if customer is None or customer.status == Customer.Status.CANCELLED:
+            return
+        customer.status = Customer.Status.CANCELLED
+        customer.cancelled_at = event.occurred_at
+        customer.cancelled_event_id = event.event_id
+        self.touch_customer(customer, event)
+
+    def on_support_assigned(self, event: Event, data: dict) -> None:
+        ws = event.workspace_id
+        agent_id = domain.text(data.get("agent_id"), 40)
+        customer = self.customer_named(event, data)
+        if customer is None:
+            ids = _Ids.of(event, data)
+            if not ids.any() or not agent_id:
+                self.refuse(event, AttributionRefusal.Kind.INVALID_EVENT, "support.assigned names no customer")
+                return
+            customer = self.create_customer(event, ids, status=Customer.Status.LEAD)
+            self.learn(customer, event, ids)
+        state = domain.choose_enrollment(
+            [v for v in (_code_view(r) for r in self.codes_of_agent(ws, agent_id)) if v is not None],
+            prefer_product=customer.product_id)
+        if state is None:
+            self.refuse(event, AttributionRefusal.Kind.SUPPORT_REFUSED,
+                        f"agent {agent_id or '?'} has no approved enrollment", customer_id=customer.id,
+                        agent_id=agent_id)
+            return
+        row = self.code(ws, state.code)
+        if row is None:  # unreachable: the state was built from this row
+            return
+        customer.support_agent_id = row.agent_id
+        customer.support_enrollment_id = row.enrollment_id
+        customer.support_terms = row.terms
+        customer.support_event_id = event.event_id
+        self.touch_customer(customer, event)
+
+    def on_support_unassigned(self, event: Event, data: dict) -> None:
+        customer = self.customer_named(event, data)
+        agent_id = domain.text(data.get("agent_id"), 40)
+        if customer is None or not customer.support_agent_id:
+            return
+        if agent_id and agent_id != customer.support_agent_id:
+            return
+        customer.support_agent_id = ""
+        customer.support_enrollment_id = ""
+        customer.support_terms = None
+        customer.support_event_id = ""
+        self.touch_customer(customer, event)
+
+    def on_reassigned(self, event: Event, data: dict) -> None:
+        """Move a customer to another agent: the only way; later payments follow, earlier ones stay."""
+        ws = event.workspace_id
+        agent_id = domain.text(data.get("agent_id"), 40)
+        reason = _str(data.get("reason"))
+        customer = self.customer_named(event, data)
+        if customer is None:
+            self.refuse(event, AttributionRefusal.Kind.REASSIGNMENT_REFUSED,
+                        "the reassignment names no known customer", agent_id=agent_id)
+            return
+        enrollment_id = domain.text(data.get("enrollment_id"), 40)
+        if enrollment_id:
+            row = self.code_of_enrollment(ws, enrollment_id)
+            state = _code_view(row) if row is not None and row.agent_id == agent_id else None
+            if state is not None and state.status != ReferralCode.Status.APPROVED:
+                state = None
+        else:
+            state = domain.choose_enrollment(
+                [v for v in (_code_view(r) for r in self.codes_of_agent(ws, agent_id)) if v is not None],
+                prefer_product=customer.product_id)
+        if state is None:
+            self.refuse(event, AttributionRefusal.Kind.REASSIGNMENT_REFUSED,
+                        f"agent {agent_id or '?'} has no approved enrollment", customer_id=customer.id,
+                        agent_id=agent_id)
+            return
+        if customer.email and state.agent_email and customer.email == state.agent_email:
+            self.refuse(event, AttributionRefusal.Kind.SELF_REFERRAL,
+                        f"reassignment to the customer's own email ({customer.email}) refused",
+                        customer_id=customer.id, code=state.code, agent_id=state.agent_id)
+            return
+        previous = customer.agent_id
+        decision = domain.Decision(
+            True, state.code, domain.VIA_REASSIGNMENT, "",
+            f"reassigned from {previous or 'nobody'} to {state.agent_id}: {reason or 'no reason given'}")
+        self.attribute(customer, decision, event)
+        self.touch_customer(customer, event)
+
+
+class _Ids:
+    """The customer identifiers an event carries, normalised."""
+
+    __slots__ = ("email", "pcid", "provider", "ref", "subscription")
+
+    def __init__(self, ref: str, email: str, provider: str, pcid: str, subscription: str) -> None:
+        self.ref, self.email, self.provider, self.pcid, self.subscription = ref, email, provider, pcid, subscription
+
+    @classmethod
+    def of(cls, event: Event, data: dict) -> _Ids:
+        return cls(domain.text(data.get("customer_ref")), domain.normalise_email(data.get("email"))[:254],
+                   _provider(event, data), domain.text(data.get("provider_customer_id")),
+                   domain.text(data.get("subscription_ref")))
+
+    def any(self) -> bool:
+        return bool(self.ref or self.email or self.pcid)
+
+
+def _provider(event: Event, data: dict) -> str:
+    return (domain.text(data.get("provider"), 20) or event.source).lower()
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _click_view(click: Click | None) -> domain.ClickView | None:
+    if click is None:
+        return None
+    return domain.ClickView(click.click_id, click.event_id, click.referral_code, click.occurred_at)
+
+
+def _code_view(row: ReferralCode | None) -> domain.CodeView | None:
+    if row is None:
+        return None
+    return domain.CodeView(row.code, row.status, row.agent_id, row.agent_email, row.product_id, row.terms or {})
+
+
+_HANDLERS = {
+    "enrollment.approved": _UnitOfWork.on_enrollment,
+    "enrollment.rejected": _UnitOfWork.on_enrollment,
+    "enrollment.removed": _UnitOfWork.on_enrollment,
+    "click.recorded": _UnitOfWork.on_click,
+    "customer.created": _UnitOfWork.on_customer_created,
+    "payment.succeeded": _UnitOfWork.on_payment,
+    "subscription.cancelled": _UnitOfWork.on_cancelled,
+    "support.assigned": _UnitOfWork.on_support_assigned,
+    "support.unassigned": _UnitOfWork.on_support_unassigned,
+    "attribution.reassigned": _UnitOfWork.on_reassigned,
+}

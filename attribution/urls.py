@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""Public, unauthenticated routes of attribution: the referral link."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("r/<str:code>", views.referral_link, name="referral-link"),
+    path("r/<str:code>/", views.referral_link),
+]
