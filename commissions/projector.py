@@ -1,14 +1,192 @@
-"""The ledger projector (issue #5 fills it in)."""
+"""The ledger projector: attribution decisions and money events → ledger entries and payouts.
 
+For the event at position p the ledger creates the commissions of every ``PaymentAttribution``
+decided at p (attribution runs first: ``depends_on``), then applies the event itself if it is a
+refund, dispute, void or payout. It reads only the event, the immutable decisions and its own
+tables; the rules live in ``commissions.domain`` and ``commissions.rules``.
+
+Speed (replay goal ≥15k events/s for both projections): one query fetches a batch's decisions by
+position range, a handful more load only the rows the batch touches, and everything new is
+written with ``bulk_create`` (upserts for the few mutable state rows).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db.models import Q
+
+from ingestion.models import Event
 from ingestion.projections import Projector
+
+from .domain import (
+    COMMISSION_VOIDED,
+    LEDGER_EVENT_TYPES,
+    PAYMENT_DISPUTED,
+    PAYMENT_REFUNDED,
+    PAYOUT_CONFIRMED,
+    PAYOUT_CREATED,
+    Decision,
+    Dispute,
+    Entry,
+    EventView,
+    LedgerBook,
+    PaymentState,
+    PayoutState,
+)
+from .models import LedgerEntry, LedgerPayment, LedgerTrail, PaymentDispute, Payout, PayoutLine
+
+DECISION_FIELDS = (
+    "workspace_id", "payment_ref", "payment_event_id", "payment_position", "decided_position",
+    "decided_event_id", "occurred_at", "amount", "currency", "customer_id", "agent_id", "enrollment_id",
+    "program_id", "terms", "enrollment_event_id", "enrollment_active", "sequence", "first_payment_at",
+    "customer_cancelled", "support_agent_id", "support_enrollment_id", "support_terms", "support_event_id",
+)
+_ENTRY_FIELDS = tuple(f for f in Entry.__dataclass_fields__)
+_PAYMENT_FIELDS = tuple(f for f in PaymentState.__dataclass_fields__)
+_DISPUTE_FIELDS = tuple(f for f in Dispute.__dataclass_fields__)
+_PAYOUT_FIELDS = tuple(f for f in PayoutState.__dataclass_fields__ if f != "entry_ids")
+
+
+def decisions_between(low: int, high: int, *, workspace_id: str | None = None) -> dict[int, list[Decision]]:
+    """Return the attribution decisions taken at positions low..high, grouped by position."""
+    from attribution.models import PaymentAttribution
+
+    qs = PaymentAttribution.objects.filter(decided_position__gte=low, decided_position__lte=high)
+    if workspace_id is not None:
+        qs = qs.filter(workspace_id=workspace_id)
+    grouped: dict[int, list[Decision]] = defaultdict(list)
+    for row in qs.order_by("decided_position", "payment_position", "payment_ref").values(*DECISION_FIELDS):
+        grouped[row["decided_position"]].append(decision_from_row(row))
+    return grouped
+
+
+def decision_from_row(row: dict[str, Any]) -> Decision:
+    """Turn a ``PaymentAttribution`` values() row into a pure ``Decision``."""
+    return Decision(**{
+        **row,
+        "customer_id": row["customer_id"] or "",
+        "agent_id": row["agent_id"] or "",
+        "enrollment_id": row["enrollment_id"] or "",
+        "program_id": row["program_id"] or "",
+        "enrollment_event_id": row["enrollment_event_id"] or "",
+        "support_agent_id": row["support_agent_id"] or "",
+        "support_enrollment_id": row["support_enrollment_id"] or "",
+        "support_event_id": row["support_event_id"] or "",
+        "customer_cancelled": bool(row["customer_cancelled"]),
+    })
+
+
+def event_view(event: Event) -> EventView:
+    return EventView(event.position, event.event_id, event.workspace_id, event.type, event.occurred_at,
+                     event.data if isinstance(event.data, dict) else {}, event.actor)
 
 
 class LedgerProjector(Projector):
     name = "ledger"
     depends_on = ("attribution",)
 
-    def apply(self, event: object) -> None:
-        return None
+    def apply(self, event: Event) -> None:
+        self.apply_batch([event])
+
+    def apply_batch(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        decisions = decisions_between(events[0].position, events[-1].position)
+        views = [event_view(e) for e in events if e.type in LEDGER_EVENT_TYPES or e.position in decisions]
+        if not views:
+            return
+        book = LedgerBook()
+        load_for(book, views, decisions)
+        for view in views:
+            book.apply(view, decisions.get(view.position, ()))
+        save(book)
 
     def reset(self) -> None:
-        return None
+        for model in (PayoutLine, Payout, LedgerTrail, PaymentDispute, LedgerPayment, LedgerEntry):
+            model.objects.all().delete()
+
+
+def load_for(book: LedgerBook, views: Iterable[EventView], decisions: dict[int, list[Decision]]) -> None:
+    """Load into ``book`` every stored row that applying ``views`` (and ``decisions``) can touch."""
+    refs: set[tuple[str, str]] = set()
+    dispute_refs: set[tuple[str, str]] = set()
+    entry_ids: set[str] = set()
+    payout_ids: set[str] = set()
+    for batch in decisions.values():
+        refs.update((d.workspace_id, d.payment_ref) for d in batch)
+    for view in views:
+        data = view.data
+        if view.type in (PAYMENT_REFUNDED, PAYMENT_DISPUTED) and isinstance(data.get("payment_ref"), str):
+            refs.add((view.workspace_id, data["payment_ref"].strip()))
+            if view.type == PAYMENT_DISPUTED:
+                dispute_refs.add((view.workspace_id, data["payment_ref"].strip()))
+        elif view.type == COMMISSION_VOIDED:
+            entry_ids.add(str(data.get("entry_id")))
+        elif view.type in (PAYOUT_CREATED, PAYOUT_CONFIRMED):
+            payout_ids.add(str(data.get("payout_id")))
+            if view.type == PAYOUT_CREATED and isinstance(data.get("entry_ids"), list):
+                entry_ids.update(str(e) for e in data["entry_ids"])
+    if entry_ids:
+        for row in LedgerEntry.objects.filter(id__in=entry_ids).values(*_ENTRY_FIELDS):
+            book.load_entry(Entry(**row))
+            refs.add((row["workspace_id"], row["payment_ref"]))
+        for entry_id, payout_id in PayoutLine.objects.filter(entry_id__in=entry_ids).values_list("entry_id",
+                                                                                                  "payout_id"):
+            book.load_payout_line(entry_id, payout_id)
+    if refs:
+        by_ref = _by_workspace(refs)
+        for row in LedgerEntry.objects.filter(by_ref).values(*_ENTRY_FIELDS):
+            book.load_entry(Entry(**row))
+        for row in LedgerPayment.objects.filter(by_ref).values(*_PAYMENT_FIELDS):
+            book.load_payment(PaymentState(**row))
+    if dispute_refs:
+        for row in PaymentDispute.objects.filter(_by_workspace(dispute_refs)).values(*_DISPUTE_FIELDS):
+            book.load_dispute(Dispute(**row))
+    if payout_ids:
+        for row in Payout.objects.filter(id__in=payout_ids).values(*_PAYOUT_FIELDS):
+            book.load_payout(PayoutState(**row))
+
+
+def save(book: LedgerBook) -> None:
+    """Write what applying the batch changed: new rows inserted, state rows upserted."""
+    if book.new_entries:
+        LedgerEntry.objects.bulk_create([LedgerEntry(**e.__dict__) for e in book.new_entries], batch_size=500)
+    payments = book.changed_payments()
+    if payments:
+        LedgerPayment.objects.bulk_create(
+            [LedgerPayment(**p.__dict__) for p in payments], update_conflicts=True, unique_fields=["id"],
+            update_fields=[f for f in _PAYMENT_FIELDS if f not in ("id", "workspace_id", "payment_ref")],
+        )
+    disputes = book.changed_disputes()
+    if disputes:
+        PaymentDispute.objects.bulk_create(
+            [PaymentDispute(**d.__dict__) for d in disputes], update_conflicts=True, unique_fields=["id"],
+            update_fields=[f for f in _DISPUTE_FIELDS
+                           if f not in ("id", "workspace_id", "payment_ref", "dispute_ref")],
+        )
+    if book.new_trail:
+        LedgerTrail.objects.bulk_create([LedgerTrail(**n.__dict__) for n in book.new_trail], batch_size=500)
+    payouts = book.changed_payouts()
+    if payouts:
+        Payout.objects.bulk_create(
+            [Payout(**{f: getattr(p, f) for f in _PAYOUT_FIELDS}) for p in payouts], update_conflicts=True,
+            unique_fields=["id"], update_fields=[f for f in _PAYOUT_FIELDS if f not in ("id", "workspace_id")],
+        )
+    if book.new_payout_lines:
+        PayoutLine.objects.bulk_create([
+            PayoutLine(payout_id=payout_id, workspace_id=workspace_id, entry_id=entry_id, amount=amount)
+            for payout_id, workspace_id, entry_id, amount in book.new_payout_lines
+        ], batch_size=500)
+
+
+def _by_workspace(pairs: set[tuple[str, str]]) -> Q:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for workspace_id, ref in pairs:
+        grouped[workspace_id].append(ref)
+    query = Q()
+    for workspace_id, refs in grouped.items():
+        query |= Q(workspace_id=workspace_id, payment_ref__in=refs)
+    return query
