@@ -134,20 +134,69 @@ class ProjectionCheckpointAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
+    """Every webhook request with its verdict; verified ones can be re-normalised after a mapping fix."""
+
     list_display = ("id", "provider", "workspace", "verdict", "received_at", "remote_ip")
     list_filter = ("verdict", "provider")
+    list_select_related = ("workspace",)
     search_fields = ("id",)
     fields = ("id", "provider", "workspace", "received_at", "remote_ip", "verdict", "error",
               "event_ids", "headers", "body", "body_truncated")
     readonly_fields = fields
+    actions = ["renormalise"]
+    show_full_result_count = False
+
+    @admin.action(description="Re-normalise the selected deliveries (already stored events are not duplicated)")
+    def renormalise(self, request: HttpRequest, queryset: object) -> None:
+        from .errors import ApplicationError
+        from .webhooks import delivery_renormalise
+
+        for delivery in queryset:  # type: ignore[attr-defined]
+            try:
+                result = delivery_renormalise(delivery=delivery)
+            except ApplicationError as exc:
+                messages.error(request, f"{delivery.id}: {exc.message}")
+                continue
+            if result.status != 200:
+                messages.error(request, f"{delivery.id}: {result.body['error']['message']}")
+            else:
+                matched = len(result.event_ids) - result.created
+                messages.success(request, f"{delivery.id}: {result.created} new event(s), "
+                                          f"{matched} already stored ({result.verdict}).")
 
 
 @admin.register(ImportJob)
 class ImportJobAdmin(ReadOnlyAdmin):
+    """CSV imports: an upload page (dry run or real) and each job's result; jobs are never edited."""
+
     list_display = ("id", "filename", "workspace", "status", "dry_run", "rows_total", "events_appended",
                     "events_duplicate", "rows_invalid", "created_at")
     list_filter = ("status", "dry_run")
-    readonly_fields = ("id", "filename", "workspace", "status", "dry_run", "rows_total", "rows_done",
-                       "events_appended", "events_duplicate", "rows_invalid", "errors", "extra_columns",
-                       "message", "created_by", "created_at", "finished_at")
+    list_select_related = ("workspace",)
+    search_fields = ("id", "filename")
+    change_list_template = "admin/ingestion/importjob/change_list.html"
+    readonly_fields = ("id", "filename", "workspace", "status", "dry_run", "message", "rows_total", "rows_done",
+                       "rows_invalid", "events_appended", "events_duplicate", "extra_columns", "row_errors",
+                       "planned", "created_by", "created_at", "finished_at")
     fields = readonly_fields
+
+    def get_urls(self) -> list:
+        from django.urls import path
+
+        from .import_admin import upload_view
+
+        upload = path("upload/", self.admin_site.admin_view(lambda request: upload_view(self, request)),
+                      name="ingestion_importjob_upload")
+        return [upload, *super().get_urls()]
+
+    @admin.display(description="row errors")
+    def row_errors(self, obj: ImportJob) -> str:
+        from .import_admin import errors_html
+
+        return errors_html(obj)
+
+    @admin.display(description="planned (dry run)")
+    def planned(self, obj: ImportJob) -> str:
+        from .import_admin import plan_html
+
+        return plan_html(obj)

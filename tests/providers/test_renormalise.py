@@ -1,0 +1,84 @@
+"""Re-normalising stored deliveries from the console: same service, results deduped like any event."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from ingestion.errors import ApplicationError
+from ingestion.models import Delivery, Event
+from ingestion.webhooks import delivery_renormalise
+
+from .signing import WRONG, post_fixture
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(db: None) -> Client:
+    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests-only")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _renormalise(admin_client: Client, *ids: str) -> str:
+    response = admin_client.post("/admin/ingestion/delivery/", {"action": "renormalise", "_selected_action": ids},
+                                 follow=True)
+    assert response.status_code == 200
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+@pytest.mark.smoke
+def test_error_delivery_is_recovered_after_its_dependency_arrives(client: Client, biz: str, admin_client) -> None:
+    """A Flutterwave refund received before its charge is re-normalised into a refund later."""
+    refund = post_fixture(client, "flutterwave", "refund", business_id=biz).json()["deliveryId"]
+    post_fixture(client, "flutterwave", "charge.completed__v3", business_id=biz)
+    message = _renormalise(admin_client, refund)
+    assert "1 new event(s)" in message
+    delivery = Delivery.objects.get(pk=refund)
+    assert (delivery.verdict, delivery.error) == ("accepted", "")
+    event = Event.objects.get(event_id=delivery.event_ids[0])
+    assert (event.type, event.data["amount"], event.raw["delivery_id"]) == ("payment.refunded", 100050, refund)
+
+
+def test_renormalising_an_accepted_delivery_appends_nothing(client: Client, biz: str, admin_client) -> None:
+    """Running an accepted delivery through the mapping again matches its stored events."""
+    first = post_fixture(client, "stripe", "checkout.session.completed__subscription", business_id=biz).json()
+    count = Event.objects.count()
+    message = _renormalise(admin_client, first["deliveryId"])
+    assert "0 new event(s), 2 already stored" in message
+    assert Event.objects.count() == count
+    delivery = Delivery.objects.get(pk=first["deliveryId"])
+    assert (delivery.verdict, delivery.event_ids) == ("accepted", first["eventIds"])
+
+
+def test_rejected_delivery_cannot_be_renormalised(client: Client, biz: str, admin_client) -> None:
+    """A delivery whose signature failed was never verified: the console refuses to process it."""
+    rejected = post_fixture(client, "paystack", "charge.success", business_id=biz, secret=WRONG).json()
+    message = _renormalise(admin_client, rejected["deliveryId"])
+    assert "only verified deliveries" in message
+    assert Event.objects.exists() is False
+
+
+def test_service_refuses_unverified_deliveries(client: Client, biz: str) -> None:
+    """delivery_renormalise raises for a rejected delivery (the admin action calls the same service)."""
+    rejected = post_fixture(client, "paddle", "transaction.completed", business_id=biz, secret=WRONG).json()
+    with pytest.raises(ApplicationError, match="only verified deliveries"):
+        delivery_renormalise(delivery=Delivery.objects.get(pk=rejected["deliveryId"]))
+
+
+def test_stale_signature_does_not_block_renormalisation(client: Client, biz: str) -> None:
+    """Re-normalising does not re-check a signature timestamp that has long expired."""
+    accepted = post_fixture(client, "paddle", "customer.created", business_id=biz).json()
+    result = delivery_renormalise(delivery=Delivery.objects.get(pk=accepted["deliveryId"]))
+    assert (result.status, result.created) == (200, 0)
+
+
+def test_deliveries_admin_is_read_only(admin_client: Client, client: Client, biz: str) -> None:
+    """Deliveries can be listed and viewed, never added or changed."""
+    delivery_id = post_fixture(client, "stripe", "customer.created", business_id=biz).json()["deliveryId"]
+    assert admin_client.get("/admin/ingestion/delivery/?verdict__exact=accepted").status_code == 200
+    assert admin_client.get(f"/admin/ingestion/delivery/{delivery_id}/change/").status_code == 200
+    assert admin_client.get("/admin/ingestion/delivery/add/").status_code == 403
