@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""CSV exports (issue #7); included before ``commissions.api_urls`` so ``export.csv`` is not read as an id."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import export
+
+urlpatterns = [
+    path("api/commissions/export.csv", export.CommissionExportView.as_view(), name="commission-export"),
+    path("api/payouts/export.csv", export.PayoutExportView.as_view(), name="payout-export"),
+]

@@ -21,6 +21,10 @@ Each valid row becomes, in this order:
 * ``payment.succeeded`` — ``payment_ref`` and ``source_event_id`` are the natural key of
   ``ingestion.natural_keys`` (email + payment date + amount + currency), the same string the API
   builds for a payment without ``paymentId``, so the same payment earns once whatever reports it.
+  A row whose payment another channel already reported with its own id (a provider webhook's
+  charge id, the API's ``paymentId``) is counted as already in and not appended
+  (``reported_elsewhere``); the reverse order, a CSV row first and the webhook later, is for the
+  projections to reconcile.
   **Decision**: a row with ``Amount Paid`` 0 (a trial) creates the customer but no payment, so
   the customer's first real payment is still the one that earns the referral commission.
 * ``subscription.cancelled`` — one per customer (``cancel:<email>``), for customers with a
@@ -41,18 +45,19 @@ import io
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
+from django.db import connection
 
 from .api_io import MAX_MINOR, parse_email
 from .errors import ApplicationError
 from .lookups import lookup
 from .models import Event, Workspace
 from .money import MoneyError, exponent, normalise_currency, to_minor
-from .natural_keys import customer_email_key, normalise_email, payment_natural_key
+from .natural_keys import NATURAL_KEY_PREFIX, customer_email_key, normalise_email, payment_natural_key
 from .store import NewEvent, event_append_many
 
 SOURCE = "csv"
@@ -351,6 +356,8 @@ def _read(stream: IO[bytes], consume: Callable[[Iterator[tuple[int, list[str]]]]
 class Scan:
     header: Header
     rows: int
+    first_day: str = ""
+    last_day: str = ""
 
 
 def scan_csv(stream: IO[bytes]) -> Scan:
@@ -362,17 +369,24 @@ def scan_csv(stream: IO[bytes]) -> Scan:
     def consume(records: Iterator[tuple[int, list[str]]]) -> Scan:
         header: Header | None = None
         rows = 0
+        first_day, last_day = "~", ""
+        at = 0
         for line, record in records:
             if header is None:
                 header = parse_header(record, line)
+                at = header.index["payment_date"]
                 continue
             rows += 1
+            # The span of payment dates bounds the store lookup of payments reported elsewhere.
+            day = record[at].strip() if at < len(record) else ""
+            if _DATE.match(day):
+                first_day, last_day = min(first_day, day), max(last_day, day)
             if rows > limit:
                 raise ImportFileError(f"The file has more than {limit:,} rows, the most one import takes. "
                                       "Split it into smaller files.", code="too_many_rows", status_code=413)
         if header is None:
             raise ImportFileError("The file has no header row: it is empty or blank.")
-        return Scan(header=header, rows=rows)
+        return Scan(header=header, rows=rows, first_day=first_day if last_day else "", last_day=last_day)
 
     return _read(stream, consume)
 
@@ -584,6 +598,27 @@ class _RowParser:
         return row
 
 
+def _stored_keys(workspace_id: str, keys: list[str]) -> set[str]:
+    """Which of ``keys`` the store already holds for this workspace's CSV source (one query).
+
+    On PostgreSQL the keys travel as one array parameter, and each is probed in the unique index
+    ``(workspace, source, source_event_id)`` through a ``LATERAL … LIMIT 1``, a plan that does not
+    depend on statistics. With ``IN``/``= ANY`` and statistics older than a bulk import (a
+    re-upload right after the first upload, before autoanalyze), PostgreSQL used the index for
+    ``(workspace, source)`` only and filtered every CSV event of the workspace, per batch:
+    measured 74 ms per 1,000 keys at 134k events (7 ms after ANALYZE), quadratic in the file.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT k.key FROM unnest(%s::varchar[]) AS k(key), LATERAL (SELECT 1 FROM ingestion_event e "
+                "WHERE e.workspace_id = %s AND e.source = %s AND e.source_event_id = k.key LIMIT 1) AS hit",
+                [keys, workspace_id, SOURCE])
+            return {key for (key,) in cursor.fetchall()}
+    return set(Event.objects.filter(workspace_id=workspace_id, source=SOURCE, source_event_id__in=keys)
+               .values_list("source_event_id", flat=True))
+
+
 def _event_id() -> str:
     """A random ``evt_`` id, 24 characters of the same alphabet as ``ids.new_id``, ~20× faster.
 
@@ -597,6 +632,7 @@ class _Planned:
     event: NewEvent
     outcome: str = ""
     duplicate_of: int | None = None
+    reported_as: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         planned: dict[str, Any] = {
@@ -608,6 +644,8 @@ class _Planned:
         }
         if self.duplicate_of is not None:
             planned["duplicateOfLine"] = self.duplicate_of
+        if self.reported_as:
+            planned["reportedAs"] = self.reported_as
         return planned
 
 
@@ -615,7 +653,8 @@ class _Planned:
 
 class _Importer:
     def __init__(self, *, workspace: Workspace, header: Header, result: ImportResult,
-                 progress: ProgressCallback | None, plan: PlanSink | None) -> None:
+                 progress: ProgressCallback | None, plan: PlanSink | None,
+                 reported: dict[str, str] | None = None) -> None:
         self.workspace_id = workspace.id
         self.result = result
         self.progress = progress
@@ -628,6 +667,8 @@ class _Importer:
         # Keys already planned in this import → the line that planned them. Bounded by the row cap.
         self.seen: dict[str, int] = {}
         self.cancellations: dict[str, _Row] = {}
+        # Natural key → "source payment_ref" of payments another channel already reported with its own id.
+        self.reported = reported or {}
 
     # errors and codes
 
@@ -653,7 +694,7 @@ class _Importer:
     def _new(self, row: _Row, key: str, kind: str, data: dict[str, Any]) -> NewEvent:
         assert row.occurred_at is not None
         return NewEvent(workspace_id=self.workspace_id, source=SOURCE, source_event_id=key, type=kind,
-                        occurred_at=row.occurred_at, data=data, raw=row.raw, event_id=_event_id())
+                        occurred_at=row.occurred_at, data=data, raw=row.raw, event_id="")
 
     def _plan_row(self, row: _Row, candidates: list[_Planned]) -> list[_Planned]:
         planned: list[_Planned] = []
@@ -675,7 +716,11 @@ class _Importer:
                 data["plan"] = row.plan
             item = _Planned(self._new(row, ref, "payment.succeeded", data))
             first = self.seen.get(ref)
-            if first is None:
+            twin = self.reported.get(ref)
+            if twin is not None:
+                item.outcome = "duplicate"
+                item.reported_as = twin
+            elif first is None:
                 self.seen[ref] = row.line
                 candidates.append(item)
             else:
@@ -692,11 +737,7 @@ class _Importer:
         """Mark each candidate append or duplicate: one query for what the store has, one append."""
         if not candidates:
             return
-        keys = [item.event.source_event_id for item in candidates]
-        existing = set(
-            Event.objects.filter(workspace_id=self.workspace_id, source=SOURCE, source_event_id__in=keys)
-            .values_list("source_event_id", flat=True)
-        )
+        existing = _stored_keys(self.workspace_id, [item.event.source_event_id for item in candidates])
         new: list[_Planned] = []
         for item in candidates:
             if item.event.source_event_id in existing:
@@ -708,8 +749,10 @@ class _Importer:
                 item.outcome = "append"
             return
         # A concurrent import may have appended the same key since the check: the store's unique
-        # constraint still decides, and its twin answer counts as a duplicate here.
-        for item, appended in zip(new, event_append_many([item.event for item in new]), strict=True):
+        # constraint still decides, and its twin answer counts as a duplicate here. Event ids are
+        # drawn only now, for what is appended (a re-upload draws none).
+        events = [replace(item.event, event_id=_event_id()) for item in new]
+        for item, appended in zip(new, event_append_many(events), strict=True):
             item.outcome = "append" if appended.created else "duplicate"
 
     def _count(self, planned: list[_Planned]) -> bool:
@@ -784,6 +827,48 @@ class _Importer:
         self.flush_cancellations()
 
 
+def _day_bound(text: str, *, upper: bool) -> datetime:
+    """Midnight UTC starting (or, ``upper``, ending) a ``YYYY-MM-DD`` day; a day that does not exist
+    (2024-02-30, those rows are refused anyway) widens the bound to its whole year."""
+    try:
+        day = date.fromisoformat(text)
+        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return moment + timedelta(days=1) if upper else moment
+    except (ValueError, OverflowError):
+        year = min(max(int(text[:4]), 1), 9998)
+        return datetime(year + 1 if upper else year, 1, 1, tzinfo=UTC)
+
+
+def reported_elsewhere(workspace_id: str, first_day: str, last_day: str) -> dict[str, str]:
+    """Payments of these days already reported with their own id (provider charge id, API ``paymentId``).
+
+    Such a payment's ``payment_ref`` is not the natural key, so the projections cannot see that a
+    CSV row of the same payment is its twin. Rows matching one (same email, UTC date, amount and
+    currency) are counted as already in and not appended: one payment, one commission. Payments
+    whose ref already is the natural key (the API without ``paymentId``) are left to the
+    ``payment_ref`` rule. Read once per import, bounded by the file's span of payment dates.
+    """
+    if not first_day:
+        return {}
+    start, end = _day_bound(first_day, upper=False), _day_bound(last_day, upper=True)
+    found: dict[str, str] = {}
+    rows = (Event.objects.filter(workspace_id=workspace_id, type="payment.succeeded", occurred_at__gte=start,
+                                 occurred_at__lt=end)
+            .exclude(source=SOURCE).values_list("source", "occurred_at", "data").iterator(chunk_size=2000))
+    for source, occurred_at, data in rows:
+        if not isinstance(data, dict):
+            continue
+        ref, email, amount, currency = (data.get("payment_ref"), data.get("email"), data.get("amount"),
+                                        data.get("currency"))
+        if (not isinstance(ref, str) or ref.startswith(NATURAL_KEY_PREFIX) or not isinstance(email, str)
+                or not email or not isinstance(amount, int) or isinstance(amount, bool)
+                or not isinstance(currency, str)):
+            continue
+        key = payment_natural_key(email=email, paid_at=occurred_at, amount=amount, currency=currency)
+        found.setdefault(key, f"{source} {ref}")
+    return found
+
+
 def import_csv(*, workspace: Workspace, stream: IO[bytes], dry_run: bool = False, filename: str = "",
                progress: ProgressCallback | None = None, plan: PlanSink | None = None) -> ImportResult:
     """Import a CSV of payments into ``workspace``'s event store (or plan it, with ``dry_run``).
@@ -798,6 +883,7 @@ def import_csv(*, workspace: Workspace, stream: IO[bytes], dry_run: bool = False
                           extra_columns=list(scan.header.extra_columns))
     if progress is not None:
         progress(result)
-    importer = _Importer(workspace=workspace, header=scan.header, result=result, progress=progress, plan=plan)
+    importer = _Importer(workspace=workspace, header=scan.header, result=result, progress=progress, plan=plan,
+                         reported=reported_elsewhere(workspace.id, scan.first_day, scan.last_day))
     _read(stream, importer.run)
     return result

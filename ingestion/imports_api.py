@@ -8,6 +8,7 @@ read back with ``GET /api/imports/<id>``; a dry run's full plan with ``GET /api/
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -110,6 +111,21 @@ _EXAMPLE = {
 }
 
 
+_JANE = {"email": "jane@example.com", "amount": 4900, "currency": "USD", "plan": "Pro"}
+_MAY, _JUNE = "nk:jane@example.com|2024-05-01|4900|USD", "nk:jane@example.com|2024-06-01|4900|USD"
+_PLAN_EXAMPLE = "\n".join(json.dumps(line, ensure_ascii=False) for line in (
+    {"line": 2, "events": [
+        {"type": "customer.created", "sourceEventId": "customer:jane@example.com",
+         "occurredAt": "2024-05-01T00:00:00Z", "outcome": "append",
+         "data": {"email": "jane@example.com", "name": "Jane Doe", "referral_code": "ADA"}},
+        {"type": "payment.succeeded", "sourceEventId": _MAY, "occurredAt": "2024-05-01T00:00:00Z",
+         "outcome": "append", "data": {"payment_ref": _MAY, **_JANE}}]},
+    {"line": 3, "events": [
+        {"type": "payment.succeeded", "sourceEventId": _JUNE, "occurredAt": "2024-06-01T00:00:00Z",
+         "outcome": "duplicate", "data": {"payment_ref": _JUNE, **_JANE}}]},
+)) + "\n"
+
+
 class ImportCreateView(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
@@ -128,6 +144,9 @@ class ImportCreateView(APIView):
             "file": serializers.FileField(),
             "dryRun": serializers.BooleanField(required=False, default=False),
         })},
+        examples=[OpenApiExample("upload", request_only=True, media_type="multipart/form-data",
+                                 value={"businessId": "biz_0a1b2c3d4e5f6g7h8i9j", "file": "customers.csv",
+                                        "dryRun": False})],
         responses={202: OpenApiResponse(_JOB, examples=[OpenApiExample("accepted", value=_EXAMPLE)]),
                    **error_responses(400, 401, 403, 413, 415, 429)},
         tags=["imports"],
@@ -173,7 +192,8 @@ class ImportPlanView(APIView):
     @extend_schema(
         operation_id="imports_plan",
         summary="A dry run's plan: one JSON line per row, with the events a real run would append",
-        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, **DETAIL_ERRORS},
+        responses={(200, "application/x-ndjson"): OpenApiResponse(
+            OpenApiTypes.STR, examples=[OpenApiExample("plan", value=_PLAN_EXAMPLE)]), **DETAIL_ERRORS},
         tags=["imports"],
     )
     def get(self, request: Request, import_id: str) -> StreamingHttpResponse:

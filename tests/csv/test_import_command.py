@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -80,13 +83,47 @@ def test_the_command_refuses_an_unknown_business_and_a_file_that_is_not_csv(
     assert ImportJob.objects.get().status == "failed"
 
 
-def test_the_shipped_example_imports_cleanly(tenant: CreatedWorkspace) -> None:
-    """examples/customers.csv imports without a row error once its agent codes exist."""
-    from tests.factories import AgentFactory, ProgramFactory, approved_enrollment
+def _readme_commands() -> list[list[str]]:
+    """The ``manage.py import_csv`` lines of the README's CSV section, as argument lists."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("<!-- csv:start -->"):readme.index("<!-- csv:end -->")]
+    commands = []
+    for line in section.splitlines():
+        if "manage.py import_csv" in line:
+            words = shlex.split(line.split("#", 1)[0])
+            commands.append(words[words.index("import_csv") + 1:])
+    return commands
 
-    program = ProgramFactory(workspace=tenant.workspace, product=tenant.product)
-    for code in ("DEMOANNA", "DEMOBEN"):
-        approved_enrollment(program=program, code=code, agent=AgentFactory(workspace=tenant.workspace))
-    out, _ = _call("--business", tenant.workspace.id, str(ROOT / "examples" / "customers.csv"))
+
+def test_the_readme_commands_import_the_shipped_example_into_the_demo_workspace(
+        settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, project: Callable[[], Any]) -> None:
+    """After the demo seeding, the README's dry run then real run import examples/customers.csv cleanly."""
+    from commissions.models import LedgerEntry
+    from refairn.demo import seed_demo
+
+    settings.DATA_DIR = tmp_path
+    info = seed_demo()
+    project()
+    monkeypatch.chdir(ROOT)
+    dry, real = _readme_commands()
+    assert dry[-1] == "--dry-run"
+    out, _ = _call(*dry)
     assert "0 invalid" in out
-    assert ImportJob.objects.get().rows_invalid == 0
+    assert "would append 15 events" in out
+    assert csv_events(info.business_id) == []
+    out, _ = _call(*real)
+    assert "8 rows read: 8 new, 0 already in, 0 invalid; appended 15 events" in out
+    assert len(csv_events(info.business_id)) == 15
+    project()
+    referred = {"kofi@example.com", "maya@example.com", "tomas@example.com", "haruto@example.jp"}
+    entries = LedgerEntry.objects.filter(workspace_id=info.business_id, payment_ref__startswith="nk:")
+    assert {entry.payment_ref.split("|")[0].removeprefix("nk:") for entry in entries} == referred
+    out, _ = _call(*real)
+    assert "appended 0 events, 15 already in the store" in out
+
+
+def test_business_demo_without_a_seeded_demo_is_a_clear_error(settings: Any, tmp_path: Path) -> None:
+    """--business demo before the demo exists says how to create it."""
+    settings.DATA_DIR = tmp_path
+    with pytest.raises(CommandError, match="dev.py run"):
+        _call("--business", "demo", str(ROOT / "examples" / "customers.csv"))

@@ -25,7 +25,8 @@ def test_the_natural_key_format_is_email_date_minor_amount_currency() -> None:
 def test_the_natural_key_takes_the_utc_date_of_a_payment_time() -> None:
     """23:30 at UTC-2 on 1 May is 2 May in UTC, the date the key uses."""
     paid_at = datetime(2024, 5, 1, 23, 30, tzinfo=timezone(timedelta(hours=-2)))
-    assert payment_natural_key(email="a@b.co", paid_at=paid_at, amount=1, currency="USD") == "nk:a@b.co|2024-05-02|1|USD"
+    key = payment_natural_key(email="a@b.co", paid_at=paid_at, amount=1, currency="USD")
+    assert key == "nk:a@b.co|2024-05-02|1|USD"
 
 
 def test_the_natural_key_refuses_a_naive_time_and_a_non_integer_amount() -> None:
@@ -40,7 +41,8 @@ def test_a_very_long_email_gives_a_bounded_stable_key() -> None:
     """An email too long for the column is hashed: the same inputs still give the same key."""
     email = "x" * 240 + "@example.com"
     key = payment_natural_key(email=email, paid_at=date(2024, 5, 3), amount=1, currency="USD")
-    assert key.startswith("nk:sha256:") and len(key) <= 200
+    assert key.startswith("nk:sha256:")
+    assert len(key) <= 200
     assert key == payment_natural_key(email=email.upper(), paid_at=date(2024, 5, 3), amount=1, currency="USD")
 
 
@@ -80,3 +82,58 @@ def test_a_payment_reported_by_the_api_and_by_csv_earns_once(
     assert attribution.occurred_at == datetime(2024, 5, 3, tzinfo=UTC)
     entry = LedgerEntry.objects.get(workspace=tenant.workspace)
     assert (entry.kind, entry.amount, entry.currency) == ("referral", 980, "USD")
+
+
+def _webhook_payment(workspace_id: str, *, ref: str = "pi_3PQ1x2", amount: int = 4900,
+                     at: datetime = datetime(2024, 5, 3, 15, 20, tzinfo=UTC)) -> None:
+    """The canonical event the Stripe receiver appends for a paid invoice (its own payment id, an email)."""
+    from ingestion.store import NewEvent, event_append
+
+    event_append(NewEvent(workspace_id=workspace_id, source="stripe", source_event_id=f"evt_stripe_{ref}",
+                          type="payment.succeeded", occurred_at=at,
+                          data={"payment_ref": ref, "email": "ada@example.com", "amount": amount,
+                                "currency": "USD", "provider": "stripe"}))
+
+
+@pytest.mark.django_db
+def test_a_row_of_a_payment_a_webhook_already_reported_is_not_appended_and_earns_once(
+        tenant: CreatedWorkspace, run: Callable[..., ImportResult], project: Callable[[], dict[str, int]]) -> None:
+    """Stripe reported pi_… first; the CSV row of that payment adds the referred customer, not a payment."""
+    from commissions.models import LedgerEntry
+
+    _webhook_payment(tenant.workspace.id)
+    result = run(make_csv([row(amount="49.00", code="ANNA")]))
+    assert (result.events_appended, result.events_duplicate) == (1, 1)
+    assert result.appended_by_type == {"customer.created": 1}
+    project()
+    entries = list(LedgerEntry.objects.filter(workspace=tenant.workspace))
+    assert [(e.kind, e.amount, e.payment_ref) for e in entries] == [("referral", 980, "pi_3PQ1x2")]
+
+
+@pytest.mark.django_db
+def test_a_payment_the_api_reported_with_its_payment_id_is_not_imported_again(
+        api: APIClient, tenant: CreatedWorkspace, run: Callable[..., ImportResult]) -> None:
+    """An API payment with paymentId and the CSV row of the same payment: the row appends no payment."""
+    response = api.post("/api/events/payment-succeeded", {
+        "businessId": tenant.workspace.id, "productId": tenant.product.id, "email": "Ada@Example.com",
+        "paymentId": "order-1001", "amount": "49.00", "currency": "USD", "occurredAt": "2024-05-03T23:59:00Z",
+    }, format="json")
+    assert response.status_code == 200, response.content
+    plan: list[dict] = []
+    result = run(make_csv([row(amount="49", code="")]), dry_run=True, plan=plan.append)
+    assert result.appended_by_type == {"customer.created": 1}
+    payment = plan[0]["events"][1]
+    assert (payment["outcome"], payment["reportedAs"]) == ("duplicate", "api order-1001")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("amount", "at"), [
+    (4800, datetime(2024, 5, 3, 15, 20, tzinfo=UTC)),
+    (4900, datetime(2024, 5, 2, 23, 59, tzinfo=UTC)),
+])
+def test_a_webhook_payment_of_another_amount_or_day_is_a_different_payment(
+        tenant: CreatedWorkspace, run: Callable[..., ImportResult], amount: int, at: datetime) -> None:
+    """Only the same email, UTC day, amount and currency make a twin; anything else is imported."""
+    _webhook_payment(tenant.workspace.id, amount=amount, at=at)
+    result = run(make_csv([row(amount="49.00", code="")]))
+    assert result.appended_by_type == {"customer.created": 1, "payment.succeeded": 1}

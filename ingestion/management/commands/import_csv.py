@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
@@ -13,6 +14,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from ingestion.csv_import import ImportResult, max_bytes
 from ingestion.import_jobs import import_job_run
 from ingestion.models import ImportJob, Workspace
+
+
+def _business_id(value: str) -> str:
+    """``demo`` names the workspace ``python3 dev.py run`` seeded (its id is kept in DATA_DIR/demo.json)."""
+    if value != "demo":
+        return value
+    try:
+        return str(json.loads((Path(settings.DATA_DIR) / "demo.json").read_text())["business_id"])
+    except (OSError, ValueError, KeyError):
+        raise CommandError("no demo workspace here: run `python3 dev.py run` (or `manage.py demo`) first, "
+                           "or pass --business biz_…") from None
 
 
 def _describe(entry: dict[str, Any]) -> str:
@@ -24,7 +36,10 @@ def _describe(entry: dict[str, Any]) -> str:
             what += f" {data['amount']} {data['currency']} (minor units)"
         elif event["type"] == "customer.created" and data.get("referral_code"):
             what += f" code {data['referral_code']}"
-        parts.append(f"{what} → {event['outcome']}")
+        outcome = event["outcome"]
+        if event.get("reportedAs"):
+            outcome += f" (reported as {event['reportedAs']})"
+        parts.append(f"{what} → {outcome}")
     return f"line {entry['line']}: " + ("; ".join(parts) if parts else "nothing new")
 
 
@@ -34,7 +49,8 @@ class Command(BaseCommand):
             "Status, Agent Code, Payment Date, [Renewal Date], [Currency].")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--business", required=True, help="The workspace's businessId (biz_…).")
+        parser.add_argument("--business", required=True,
+                            help="The workspace's businessId (biz_…), or 'demo' for the demo workspace.")
         parser.add_argument("file", help="Path to the CSV file (UTF-8, comma-separated, header on line 1).")
         parser.add_argument("--dry-run", action="store_true", help="Check and plan everything; append nothing.")
         parser.add_argument("--show", type=int, default=20,
@@ -44,7 +60,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(pk=options["business"]).first()
+        workspace = Workspace.objects.filter(pk=_business_id(options["business"])).first()
         if workspace is None:
             raise CommandError(f"no workspace {options['business']!r}")
         path = Path(options["file"])
