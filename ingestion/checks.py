@@ -1,26 +1,29 @@
 """System checks: a provider registry that cannot work is reported at ``manage.py check`` time.
 
 Each registered provider must map every listed event type to a callable normaliser, implement
-its own verifier, and be known to the event store (``Event.Source``) and to the secret service
-(``workspaces.PROVIDERS``) under a name that fits their columns.
+its own verifier, be listed in ``providers.BUILTIN`` (loaded at startup, offered by
+``set_provider_secret`` and the API) and have a name that fits the columns it is stored in. A provider that is not
+yet an ``Event.Source`` choice works, but its events cannot be filtered by source in the API and
+the admin: a warning says so.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.checks import Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import Warning as CheckWarning
 
 from .models import Delivery, Event, ProviderSecret
+from .providers import BUILTIN as PROVIDERS
 from .providers import registered
 from .providers.base import Provider
-from .workspaces import PROVIDERS
 
 
 @register(Tags.compatibility)
-def check_providers(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+def check_providers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Report providers whose mapping, verifier or name would fail on a live webhook."""
-    errors: list[Error] = []
+    errors: list[CheckMessage] = []
     sources = {value for value, _ in Event.Source.choices}
     widths = {
         "Event.source": Event._meta.get_field("source").max_length,
@@ -40,9 +43,14 @@ def check_providers(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                                     hint="Map each provider event type to a function(Envelope) -> [Canonical].",
                                     obj=type(provider), id="ingestion.E103"))
         if name not in sources:
-            errors.append(Error(f"{label} is not an Event.Source choice", obj=type(provider), id="ingestion.E104"))
+            errors.append(CheckWarning(
+                f"{label} is not an Event.Source choice: its events are stored and projected, but "
+                "/api/events?source= and the admin cannot filter by it",
+                hint="Add it to Event.Source (and make the migration).", obj=type(provider), id="ingestion.W104"))
         if name not in PROVIDERS:
-            errors.append(Error(f"{label} is not in ingestion.workspaces.PROVIDERS, so no secret can be set",
+            errors.append(Error(f"{label} is not in ingestion.providers.BUILTIN: it is not loaded at startup, and "
+                                "set_provider_secret and the API's provider field do not offer it",
+                                hint="Add its name to BUILTIN next to the other providers.",
                                 obj=type(provider), id="ingestion.E105"))
         for column, width in widths.items():
             if width is not None and len(name) > width:

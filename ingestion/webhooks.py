@@ -135,12 +135,14 @@ def webhook_receive(*, provider_name: str, business_id: str, body: bytes, header
     return _process(provider, delivery, body, seen, insert=True)
 
 
-def delivery_renormalise(*, delivery: Delivery) -> WebhookResult:
+def delivery_renormalise(*, delivery: Delivery, actor: str = "") -> WebhookResult:
     """Run a stored, verified delivery through the current mapping again and append what it yields.
 
     The signature is not re-checked (its timestamp has long expired): only deliveries that were
     verified on receipt qualify. Results dedupe like any event: what is already stored is matched,
     not appended twice; a mapping fix that now yields a different canonical type appends it.
+    ``actor`` (``user:<name>``) is recorded on every event appended, so the log says which
+    operator's action produced them.
     """
     if delivery.verdict not in RENORMALISABLE:
         raise ApplicationError(f"delivery {delivery.id} was {delivery.verdict}: only verified deliveries "
@@ -150,16 +152,18 @@ def delivery_renormalise(*, delivery: Delivery) -> WebhookResult:
         raise ApplicationError(f"delivery {delivery.id} has no known provider or workspace", code="not_verified")
     body = _full_body(delivery).encode("utf-8")
     headers = {str(k).lower(): str(v) for k, v in (delivery.headers or {}).items()}
-    return _process(provider, delivery, body, headers, insert=False)
+    return _process(provider, delivery, body, headers, insert=False, actor=actor)
 
 
 # --- internals ---------------------------------------------------------------------------------
 
 
 def _process(provider: Provider, delivery: Delivery, body: bytes, headers: Mapping[str, str], *,
-             insert: bool) -> WebhookResult:
+             insert: bool, actor: str = "") -> WebhookResult:
     workspace_id = str(delivery.workspace_id)
-    context = NormaliseContext(workspace_id=workspace_id, find_payment=_payment_finder(workspace_id))
+    context = NormaliseContext(workspace_id=workspace_id, find_payment=_payment_finder(workspace_id),
+                               refunded_before=_refunded_finder(workspace_id),
+                               linked_payment=_link_finder(workspace_id))
     try:
         payload = provider.parse(body)
         normalised = provider.normalise(payload, body=body, headers=headers, context=context,
@@ -171,7 +175,7 @@ def _process(provider: Provider, delivery: Delivery, body: bytes, headers: Mappi
         return _fail(delivery, 500, "normalisation_failed", f"normalisation failed ({type(exc).__name__})",
                      insert=insert, trace=traceback.format_exc())
     try:
-        return _store(provider, delivery, normalised, insert=insert)
+        return _store(provider, delivery, normalised, insert=insert, actor=actor)
     except (OperationalError, InterfaceError):
         raise
     except DatabaseError as exc:
@@ -180,7 +184,8 @@ def _process(provider: Provider, delivery: Delivery, body: bytes, headers: Mappi
                      insert=insert, trace=traceback.format_exc())
 
 
-def _store(provider: Provider, delivery: Delivery, normalised: Normalised, *, insert: bool) -> WebhookResult:
+def _store(provider: Provider, delivery: Delivery, normalised: Normalised, *, insert: bool,
+           actor: str = "") -> WebhookResult:
     """Insert the delivery row and append its events in one transaction (one commit)."""
     raw: dict[str, Any] = {"delivery_id": delivery.id, "provider_type": normalised.provider_type,
                            "provider_event_key": normalised.key}
@@ -191,7 +196,7 @@ def _store(provider: Provider, delivery: Delivery, normalised: Normalised, *, in
         NewEvent(
             workspace_id=str(delivery.workspace_id), source=provider.name,
             source_event_id=normalised.source_event_id(event), type=event.type,
-            occurred_at=event.occurred_at or normalised.occurred_at, data=event.data, raw=raw,
+            occurred_at=event.occurred_at or normalised.occurred_at, data=event.data, raw=raw, actor=actor,
         )
         for event in normalised.events
     ]
@@ -319,6 +324,41 @@ def _payment_finder(workspace_id: str) -> Any:
         )
 
     return find
+
+
+def _refunded_finder(workspace_id: str) -> Any:
+    """The refunded total already stored for a payment: the highest running total, else the sum.
+
+    Queried only by refund normalisers (rare next to payments), never on the payment path.
+    """
+
+    def refunded(provider: str, payment_ref: str) -> int:
+        rows = Event.objects.filter(workspace_id=workspace_id, source=provider, type="payment.refunded",
+                                    data__payment_ref=payment_ref).values_list("data", flat=True)
+        running, summed = 0, 0
+        for data in rows:
+            total, amount = data.get("refunded_total"), data.get("amount")
+            if isinstance(total, int) and not isinstance(total, bool):
+                running = max(running, total)
+            elif isinstance(amount, int) and not isinstance(amount, bool):
+                summed += amount
+        return max(running, summed)
+
+    return refunded
+
+
+def _link_finder(workspace_id: str) -> Any:
+    """The payment an earlier ``provider.ignored`` linked an alias to (Stripe ``invoice_payment.paid``)."""
+
+    def linked(provider: str, alias: str) -> str | None:
+        data = (
+            Event.objects.filter(workspace_id=workspace_id, source=provider, type=IGNORED, data__link__alias=alias)
+            .order_by("position").values_list("data", flat=True).first()
+        )
+        ref = (data or {}).get("link", {}).get("payment_ref")
+        return ref if isinstance(ref, str) and ref else None
+
+    return linked
 
 
 def _keep_body(delivery: Delivery, body: bytes) -> None:

@@ -11,8 +11,11 @@ from django.utils import timezone
 from .auth import hash_key
 from .models import ApiKey, Product, ProviderSecret, Workspace
 from .money import normalise_currency
+from .providers import BUILTIN, registered
 
-PROVIDERS = ("stripe", "paystack", "flutterwave", "paddle", "lemonsqueezy")
+# The payment providers offered by set_provider_secret and the API: the provider registry's own
+# list, so adding a provider module and its name there is enough (issue #6).
+PROVIDERS = BUILTIN
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,8 @@ def workspace_create(*, name: str, base_currency: str = "USD", product_name: str
 def provider_secret_set(*, workspace: Workspace, provider: str, secret: str, label: str = "",
                         replace: bool = False) -> ProviderSecret:
     """Add a signing secret; older ones stay valid (rotation) unless ``replace`` revokes them."""
-    if provider not in PROVIDERS:
-        raise ValueError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+    if provider not in registered():
+        raise ValueError(f"unknown provider {provider!r}; expected one of {', '.join(registered())}")
     if not secret or not secret.strip():
         raise ValueError("the secret must not be empty")
     with transaction.atomic():

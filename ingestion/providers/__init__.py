@@ -1,8 +1,10 @@
 """The registry of payment providers: ``/webhooks/<name>/<businessId>`` resolves here.
 
 Adding a provider means one module that subclasses ``base.Provider`` and calls ``register`` at
-its bottom, plus its name in ``BUILTIN`` below (and in ``Event.Source`` / ``workspaces.PROVIDERS``,
-which ``ingestion.checks`` verifies at ``manage.py check`` time).
+its bottom, plus its name in ``BUILTIN`` below: the webhook URL, secrets (admin and
+``set_provider_secret``), the API's provider field and the event store then know it.
+``ingestion.checks`` verifies the registry at ``manage.py check`` time (and warns until the name
+is also an ``Event.Source`` choice, which only the source filters need).
 """
 
 from __future__ import annotations

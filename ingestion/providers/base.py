@@ -94,12 +94,20 @@ class Normalised:
 class NormaliseContext:
     """Read-only answers a normaliser may need from earlier events of the same workspace.
 
-    ``find_payment(provider, provider_payment_id)`` returns the data of an earlier
-    ``payment.succeeded`` (Flutterwave refunds name the transaction id but not its currency).
+    * ``find_payment(provider, provider_payment_id)`` returns the data of an earlier
+      ``payment.succeeded`` (Flutterwave refunds name the transaction id but not its currency);
+    * ``refunded_before(provider, payment_ref)`` returns the refunded total already stored for a
+      payment (LemonSqueezy reports only running totals; this refund's own amount is the step);
+    * ``linked_payment(provider, alias)`` returns the ``payment_ref`` an earlier event linked an
+      alias to (Stripe basil: ``invoice_payment.paid`` is the only link from ``pi_…`` to ``in_…``).
+
+    The defaults answer "nothing stored", so a normaliser stays usable outside a request.
     """
 
     workspace_id: str
     find_payment: Callable[[str, str], dict[str, Any] | None] = lambda provider, ref: None
+    refunded_before: Callable[[str, str], int] = lambda provider, ref: 0
+    linked_payment: Callable[[str, str], str | None] = lambda provider, alias: None
 
 
 Mapper = Callable[[Envelope], list[Canonical]]

@@ -9,7 +9,8 @@ for a subscription product), so a subscription's ``initial`` invoice is not coun
 renewal invoices (``subscription_payment_success`` / ``_recovered``) are payments of their own.
 LemonSqueezy's ids are bare numbers, shared by no namespace, so ``payment_ref`` carries the kind:
 ``ls_order_<id>`` or ``ls_invoice_<id>``. Refund events report the cumulative
-``refunded_amount``, which becomes ``refunded_total``. The referral code travels in
+``refunded_amount``, which becomes ``refunded_total``; ``amount`` is the step from the total
+already stored. The referral code travels in
 ``meta.custom_data`` (checkout custom data).
 """
 
@@ -149,12 +150,15 @@ def _refund(env: Envelope, kind: str) -> list[Canonical]:
     if total == 0:
         return []
     ref = _ref(kind, require(env.payload, "data.id"))
+    # LemonSqueezy reports only the running total: this refund's own amount is the step from the
+    # total already stored. A running total that arrives after a higher one refunds nothing more
+    # (amount 0); the ledger follows refunded_total, so the order of arrival never counts twice.
+    amount = max(total - env.context.refunded_before(NAME, ref), 0)
     return [Canonical("payment.refunded", compact({
         "payment_ref": ref,
         # One refund event per running total: the total names the refund.
         "refund_ref": f"{ref}:refunded:{total}",
-        # LemonSqueezy reports only the running total; this refund's own share is not given.
-        "amount": total,
+        "amount": amount,
         "currency": code,
         "refunded_total": total,
         "provider": NAME,

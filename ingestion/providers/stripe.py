@@ -11,10 +11,14 @@ One payment earns once, whichever events report it (``payment_ref``):
 * one-off (payment mode) checkout, ``payment_intent.succeeded`` and ``charge.succeeded``: the
   PaymentIntent id (``pi_…``), or the invoice id when the object still names its invoice
   (API versions before 2025-03-31.basil);
-* refunds and disputes: the invoice id when the charge names it, else the PaymentIntent id.
-  ``payment_aliases`` lists the other ids the payload names for the same payment, so the
-  attribution projector can match a refund that only knows the PaymentIntent (basil removed
-  ``invoice`` from charges).
+* refunds and disputes: the invoice id when the charge names it (API versions before basil);
+  else the invoice an earlier ``invoice_payment.paid`` linked the PaymentIntent or charge to
+  (basil removed ``invoice`` from charges and PaymentIntents: that event is the only link);
+  else the PaymentIntent id. ``payment_aliases`` lists the other ids the payload names for the
+  same payment, for audit and for the links above.
+
+``invoice_payment.paid`` is kept as ``provider.ignored`` (the invoice reports the payment) with
+the link ``{"payment_ref": "in_…", "alias": "pi_…"}`` in its data.
 """
 
 from __future__ import annotations
@@ -233,6 +237,8 @@ def payment_intent_succeeded(env: Envelope) -> list[Canonical]:
     if amount == 0:
         return []
     pi = _id(require(obj, "id"))
+    # No store lookup on the payment path (kept lean): a basil PaymentIntent that pays an invoice
+    # names no invoice, so enable this event only for payments without invoices (README).
     ref = _id(obj.get("invoice")) or pi
     return [Canonical("payment.succeeded", compact({
         "payment_ref": ref,
@@ -268,25 +274,42 @@ def charge_succeeded(env: Envelope) -> list[Canonical]:
     }))]
 
 
+def _paid_ref(env: Envelope, obj: dict[str, Any], *aliases: Any) -> str:
+    """Name the payment a refund, dispute or charge belongs to (see the module docstring)."""
+    invoice = _id(obj.get("invoice"))
+    if invoice:
+        return invoice
+    ids = [value for value in (_id(alias) for alias in aliases) if value]
+    for alias in ids:
+        linked = env.context.linked_payment(NAME, alias)
+        if linked:
+            return linked
+    if not ids:
+        raise PayloadError("the object names no invoice, payment_intent or charge")
+    return ids[0]
+
+
 def charge_refunded(env: Envelope) -> list[Canonical]:
     """``amount_refunded`` is the running total: it becomes ``refunded_total``.
 
-    This refund's own amount is the difference from ``previous_attributes.amount_refunded``
-    when Stripe includes it, else the total (the ledger relies on the total either way).
+    This refund's own amount is the step from ``previous_attributes.amount_refunded`` when Stripe
+    includes it, else from the refunded total already stored for the payment (the ledger relies
+    on the running total either way, so events arriving out of order never count twice).
     """
     obj = _object(env)
     total, code = _money(obj, "amount_refunded")
     if total == 0:
         return []
     charge = _id(require(obj, "id"))
+    ref = _paid_ref(env, obj, obj.get("payment_intent"), charge)
     previous = dig(env.payload, "data.previous_attributes.amount_refunded")
-    amount = total
-    if isinstance(previous, int) and not isinstance(previous, bool) and 0 <= previous < obj["amount_refunded"]:
-        amount = provider_minor(obj["amount_refunded"] - previous, code, provider=NAME,
-                                path="data.object.amount_refunded")
+    if isinstance(previous, int) and not isinstance(previous, bool) and 0 <= previous <= obj["amount_refunded"]:
+        before = provider_minor(previous, code, provider=NAME, path="data.previous_attributes.amount_refunded")
+    else:
+        before = env.context.refunded_before(NAME, ref)
+    amount = max(total - before, 0)
     refunds = dig(obj, "refunds.data")
     latest = _id(refunds[0]) if isinstance(refunds, list) and refunds else ""
-    ref = _id(obj.get("invoice")) or _id(obj.get("payment_intent")) or charge
     return [Canonical("payment.refunded", compact({
         "payment_ref": ref,
         "refund_ref": latest or f"{charge}:refunded:{obj['amount_refunded']}",
@@ -304,7 +327,7 @@ def refund_succeeded(env: Envelope) -> list[Canonical]:
     if obj.get("status") != "succeeded":
         return []
     amount, code = _money(obj, "amount")
-    ref = _id(obj.get("payment_intent")) or _id(require(obj, "charge"))
+    ref = _paid_ref(env, obj, obj.get("payment_intent"), obj.get("charge"))
     return [Canonical("payment.refunded", compact({
         "payment_ref": ref,
         "refund_ref": _id(require(obj, "id")),
@@ -324,7 +347,7 @@ _DISPUTE_OUTCOMES = {"won": "won", "warning_closed": "won", "charge_refunded": "
 def _dispute(env: Envelope, outcome: str | None) -> list[Canonical]:
     obj = _object(env)
     amount, code = _money(obj, "amount")
-    ref = _id(obj.get("payment_intent")) or _id(require(obj, "charge"))
+    ref = _paid_ref(env, obj, obj.get("payment_intent"), obj.get("charge"))
     data = compact({
         "payment_ref": ref,
         "dispute_ref": _id(require(obj, "id")),
@@ -346,6 +369,23 @@ def dispute_closed(env: Envelope) -> list[Canonical]:
     if outcome is None:
         return []
     return _dispute(env, outcome)
+
+
+def invoice_payment_paid(env: Envelope) -> list[Canonical]:
+    """Keep the basil link from a PaymentIntent (or charge) to its invoice; the invoice is the payment.
+
+    ``invoice.paid`` reports the money, so this stays ``provider.ignored``; its data carries the
+    link that later refunds and disputes (which name only ``pi_…``/``ch_…``) are resolved by.
+    """
+    obj = _object(env)
+    invoice = _id(obj.get("invoice"))
+    alias = _id(dig(obj, "payment.payment_intent")) or _id(dig(obj, "payment.charge")) \
+        or _id(obj.get("payment_intent")) or _id(obj.get("charge"))
+    if obj.get("status") != "paid" or not invoice or not alias:
+        return []
+    return [Canonical("provider.ignored", {
+        "provider": NAME, "provider_type": env.type, "link": {"payment_ref": invoice, "alias": alias},
+    })]
 
 
 def subscription_deleted(env: Envelope) -> list[Canonical]:
@@ -373,6 +413,7 @@ StripeProvider.mapping = {
     "charge.dispute.created": dispute_created,
     "charge.dispute.closed": dispute_closed,
     "customer.subscription.deleted": subscription_deleted,
+    "invoice_payment.paid": invoice_payment_paid,
 }
 
 register(StripeProvider())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from ingestion.workspaces import CreatedWorkspace, provider_secret_set
@@ -26,3 +27,12 @@ def biz(connected: CreatedWorkspace) -> str:
 @pytest.fixture
 def client() -> Client:
     return Client()
+
+
+@pytest.fixture
+def admin_client(db: None) -> Client:
+    """A superuser's console session."""
+    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests-only")
+    console = Client()
+    console.force_login(user)
+    return console

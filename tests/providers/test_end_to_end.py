@@ -126,3 +126,72 @@ def test_stripe_lost_dispute_reverses_the_commission(client: Client, biz: str, p
              "charge.dispute.closed__lost")
     project()
     assert sum(LedgerEntry.objects.filter(payment_ref="pi_3QxOneOff0002").values_list("amount", flat=True)) == 0
+
+
+# --- a referred signup, a first payment, a renewal, and a refund, provider by provider --------------
+
+
+def test_stripe_basil_renewal_refund_reverses_the_recurring_commission(client: Client, biz: str, project,
+                                                                        enrollment) -> None:
+    """Checkout (signup with the code) and first invoice earn once; the basil renewal earns recurring;
+    its refund, which names only pi_/ch_, reverses it through the invoice_payment.paid link."""
+    _deliver(client, biz, "stripe", "checkout.session.completed__subscription", "invoice.paid__first",
+             "invoice.paid__renewal_basil", "invoice_payment.paid")
+    project()
+    assert _entries("in_1QxFirstInv0001") == [("referral", 980, "USD")]
+    assert _entries("in_1QxRenewInv0002") == [("recurring", 490, "USD")]
+    _deliver(client, biz, "stripe", "charge.refunded__basil_subscription")
+    project()
+    assert _entries("in_1QxRenewInv0002") == [("recurring", 490, "USD"), ("reversal", -490, "USD")]
+    assert _entries("in_1QxFirstInv0001") == [("referral", 980, "USD")]
+
+
+def test_paystack_two_refunds_reverse_the_whole_commission(client: Client, biz: str, project, enrollment) -> None:
+    """5,000.00 NGN earns 1,000.00; refunds of 2,000.00 and 3,000.00 reverse 400.00 then 600.00."""
+    _deliver(client, biz, "paystack", "charge.success")
+    project()
+    _deliver(client, biz, "paystack", "refund.processed", "refund.processed__rest")
+    project()
+    assert _entries("T8ZK3J0QXN") == [("referral", 100000, "NGN"), ("reversal", -60000, "NGN"),
+                                      ("reversal", -40000, "NGN")]
+
+
+def test_flutterwave_plan_renewal_earns_recurring_through_the_customer(client: Client, biz: str, project,
+                                                                       enrollment) -> None:
+    """The renewal charge carries no code: the Flutterwave customer id ties it to the referred customer."""
+    _deliver(client, biz, "flutterwave", "charge.completed__v3", "charge.completed__v3_renewal")
+    project()
+    assert _entries("acme-sub-2026-0001") == [("referral", 50010, "NGN")]
+    assert _entries("acme-sub-2026-0001-r1") == [("recurring", 25005, "NGN")]
+    _deliver(client, biz, "flutterwave", "refund", "refund__rest")
+    project()
+    assert sum(amount for _, amount, _ in _entries("acme-sub-2026-0001")) == 0
+    assert _entries("acme-sub-2026-0001-r1") == [("recurring", 25005, "NGN")]
+
+
+def test_paddle_signup_first_payment_renewal_and_full_refund(client: Client, biz: str, project,
+                                                             enrollment) -> None:
+    """customer.created carries the code (signup); the first transaction earns the referral, the renewal
+    the recurring commission, and the renewal's full refund reverses exactly that."""
+    _deliver(client, biz, "paddle", "customer.created", "transaction.completed", "transaction.completed__renewal")
+    project()
+    assert _entries("txn_01hv8wptq8987qeep44cyrewp9") == [("referral", 980, "USD")]
+    assert _entries("txn_01hxa0b8y6z2c4e6g8j0l2n4p6") == [("recurring", 490, "USD")]
+    _deliver(client, biz, "paddle", "adjustment.updated__refund_full")
+    project()
+    assert _entries("txn_01hxa0b8y6z2c4e6g8j0l2n4p6") == [("recurring", 490, "USD"), ("reversal", -490, "USD")]
+
+
+def test_lemonsqueezy_signup_order_renewal_and_invoice_refund(client: Client, biz: str, project,
+                                                              enrollment) -> None:
+    """subscription_created (signup, code in custom data), order_created earns once with its initial
+    invoice, the renewal invoice earns recurring, and its refund reverses it."""
+    _deliver(client, biz, "lemonsqueezy", "subscription_created", "order_created",
+             "subscription_payment_success__initial", "subscription_payment_success__renewal")
+    project()
+    assert _entries("ls_order_1234567") == [("referral", 200, "USD")]
+    assert _entries("ls_invoice_3300001") == []
+    assert _entries("ls_invoice_3300002") == [("recurring", 100, "USD")]
+    _deliver(client, biz, "lemonsqueezy", "subscription_payment_refunded")
+    project()
+    assert _entries("ls_invoice_3300002") == [("recurring", 100, "USD"), ("reversal", -100, "USD")]

@@ -93,3 +93,31 @@ def test_subscription_cancelled(client: Client, biz: str) -> None:
     assert event["type"] == "subscription.cancelled"
     assert event["data"] == {"subscription_ref": "6143", "provider": "flutterwave",
                              "provider_customer_id": "215604089", "email": "yemi@example.com"}
+
+
+def test_plan_renewal_charge_carries_the_plan_and_no_code(client: Client, biz: str) -> None:
+    """A payment-plan charge is another charge.completed: its own tx_ref, the plan id, no meta."""
+    _post(client, biz, "charge.completed__v3_renewal")
+    assert appended(biz, "flutterwave") == [{
+        "type": "payment.succeeded",
+        "source_event_id": "charge.completed:291733402:successful:payment.succeeded",
+        "occurred_at": at("2026-02-07T19:17:09Z"),
+        "data": {"payment_ref": "acme-sub-2026-0001-r1", "provider_payment_id": "291733402",
+                 "provider": "flutterwave", "provider_customer_id": "215604089", "email": "yemi@example.com",
+                 "amount": 250050, "currency": "NGN", "plan": "6143"},
+    }]
+
+
+def test_partial_then_remaining_refund(client: Client, biz: str) -> None:
+    """Two refunds of one charge (1,000.50 then 1,500.00 of 2,500.50) each carry their own amount."""
+    _post(client, biz, "charge.completed__v3", "refund", "refund__rest")
+    refunds = [e["data"] for e in appended(biz, "flutterwave") if e["type"] == "payment.refunded"]
+    assert [(r["refund_ref"], r["amount"], r["payment_ref"]) for r in refunds] == [
+        ("75923", 100050, "acme-sub-2026-0001"), ("75988", 150000, "acme-sub-2026-0001")]
+
+
+def test_unmapped_event_is_ignored(client: Client, biz: str) -> None:
+    """transfer.completed is kept as provider.ignored with its type."""
+    _post(client, biz, "transfer.completed")
+    assert [(e["type"], e["data"]) for e in appended(biz, "flutterwave")] == [
+        ("provider.ignored", {"provider": "flutterwave", "provider_type": "transfer.completed"})]

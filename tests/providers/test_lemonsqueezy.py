@@ -59,14 +59,28 @@ def test_renewal_invoice_is_a_payment(client: Client, biz: str) -> None:
 
 
 def test_partial_then_full_refund_report_running_totals(client: Client, biz: str) -> None:
-    """refunded_amount is cumulative: each event carries it as refunded_total."""
+    """refunded_amount is cumulative: it is refunded_total; amount is the step from the stored total."""
     _post(client, biz, "order_refunded__partial", "order_refunded__full")
     assert [e["data"] for e in appended(biz, "lemonsqueezy")] == [
         {"payment_ref": "ls_order_1234567", "refund_ref": "ls_order_1234567:refunded:300", "amount": 300,
          "currency": "USD", "refunded_total": 300, "provider": "lemonsqueezy"},
-        {"payment_ref": "ls_order_1234567", "refund_ref": "ls_order_1234567:refunded:999", "amount": 999,
+        {"payment_ref": "ls_order_1234567", "refund_ref": "ls_order_1234567:refunded:999", "amount": 699,
          "currency": "USD", "refunded_total": 999, "provider": "lemonsqueezy"},
     ]
+
+
+def test_running_total_arriving_after_a_higher_one_refunds_nothing_more(client: Client, biz: str) -> None:
+    """Out of order (full, then the older partial): the late partial's own amount is 0, its total kept."""
+    _post(client, biz, "order_refunded__full", "order_refunded__partial")
+    assert [(e["data"]["amount"], e["data"]["refunded_total"]) for e in appended(biz, "lemonsqueezy")] == [
+        (999, 999), (0, 300)]
+
+
+def test_subscription_cancelled_grace_period_is_only_acknowledged(client: Client, biz: str) -> None:
+    """subscription_cancelled may still be resumed: kept as provider.ignored, subscription_expired cancels."""
+    _post(client, biz, "subscription_cancelled")
+    assert [(e["type"], e["data"]) for e in appended(biz, "lemonsqueezy")] == [
+        ("provider.ignored", {"provider": "lemonsqueezy", "provider_type": "subscription_cancelled"})]
 
 
 def test_renewal_invoice_refund(client: Client, biz: str) -> None:
@@ -98,3 +112,10 @@ def test_same_resource_updated_later_is_a_new_event(client: Client, biz: str) ->
     response = post_body(client, "lemonsqueezy", dump(payload), business_id=biz, secret=SECRETS["lemonsqueezy"])
     assert response.json()["verdict"] == "accepted"
     assert Event.objects.filter(source="lemonsqueezy").count() == 2
+
+
+def test_unmapped_event_is_ignored(client: Client, biz: str) -> None:
+    """license_key_created is kept as provider.ignored with its type."""
+    _post(client, biz, "license_key_created")
+    assert [(e["type"], e["data"]) for e in appended(biz, "lemonsqueezy")] == [
+        ("provider.ignored", {"provider": "lemonsqueezy", "provider_type": "license_key_created"})]

@@ -97,3 +97,22 @@ def test_subscription_canceled(client: Client, biz: str) -> None:
         "data": {"subscription_ref": "sub_01hv8x29kz0t586xy6zn1a62ny", "provider": "paddle",
                  "provider_customer_id": "ctm_01hv8wt8nffez4p2t6tgt9ssj3"},
     }]
+
+
+def test_full_refund_of_a_renewal(client: Client, biz: str) -> None:
+    """An approved full adjustment refunds the whole renewal transaction."""
+    _post(client, biz, "adjustment.updated__refund_full")
+    assert appended(biz, "paddle") == [{
+        "type": "payment.refunded",
+        "source_event_id": "evt_01hy9k3m5n7p9r1t3v5x7z9b1d:payment.refunded",
+        "occurred_at": at("2026-02-20T09:31:02.118Z"),
+        "data": {"payment_ref": "txn_01hxa0b8y6z2c4e6g8j0l2n4p6", "refund_ref": "adj_01hy9k2w7e5r3t1y9u7i5o3p1a",
+                 "amount": 4900, "currency": "USD", "provider": "paddle"},
+    }]
+
+
+def test_unmapped_event_is_ignored(client: Client, biz: str) -> None:
+    """transaction.created (a checkout opened, nothing paid) is kept as provider.ignored."""
+    _post(client, biz, "transaction.created")
+    assert [(e["type"], e["data"]) for e in appended(biz, "paddle")] == [
+        ("provider.ignored", {"provider": "paddle", "provider_type": "transaction.created"})]

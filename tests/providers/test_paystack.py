@@ -103,3 +103,21 @@ def test_subscription_disable_is_a_cancellation(client: Client, biz: str) -> Non
     assert event["occurred_at"] == at("2026-06-05T00:00:03Z")
     assert event["data"] == {"subscription_ref": "SUB_vsyqdmlzble3uii", "provider": "paystack",
                              "provider_customer_id": "CUS_xnxdt6s1zg1f4nx", "email": "chidi@example.ng"}
+
+
+def test_second_refund_completes_a_full_refund(client: Client, biz: str) -> None:
+    """Paystack refunds carry their own amount (no running total): 2,000.00 then 3,000.00 of 5,000.00."""
+    _post(client, biz, "refund.processed", "refund.processed__rest")
+    assert [e["data"] for e in appended(biz, "paystack")] == [
+        {"payment_ref": "T8ZK3J0QXN", "refund_ref": "1xqY9tK0Gz", "amount": 200000, "currency": "NGN",
+         "provider": "paystack"},
+        {"payment_ref": "T8ZK3J0QXN", "refund_ref": "7hVb2mQ4Lp", "amount": 300000, "currency": "NGN",
+         "provider": "paystack"},
+    ]
+
+
+def test_unmapped_event_is_ignored(client: Client, biz: str) -> None:
+    """transfer.success has no meaning for commissions: kept as provider.ignored with its type."""
+    _post(client, biz, "transfer.success")
+    assert [(e["type"], e["data"]) for e in appended(biz, "paystack")] == [
+        ("provider.ignored", {"provider": "paystack", "provider_type": "transfer.success"})]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from ingestion.errors import ApplicationError
@@ -13,14 +12,6 @@ from ingestion.webhooks import delivery_renormalise
 from .signing import WRONG, post_fixture
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(db: None) -> Client:
-    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests-only")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _renormalise(admin_client: Client, *ids: str) -> str:
@@ -41,6 +32,7 @@ def test_error_delivery_is_recovered_after_its_dependency_arrives(client: Client
     assert (delivery.verdict, delivery.error) == ("accepted", "")
     event = Event.objects.get(event_id=delivery.event_ids[0])
     assert (event.type, event.data["amount"], event.raw["delivery_id"]) == ("payment.refunded", 100050, refund)
+    assert event.actor == "user:root"
 
 
 def test_renormalising_an_accepted_delivery_appends_nothing(client: Client, biz: str, admin_client) -> None:

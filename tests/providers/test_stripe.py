@@ -164,3 +164,46 @@ def test_subscription_deleted_is_a_cancellation(client: Client, biz: str) -> Non
         "data": {"subscription_ref": "sub_1QxSubA0001", "provider": "stripe",
                  "provider_customer_id": "cus_RkT3mB9vWq2Lx1"},
     }]
+
+
+def test_invoice_payment_paid_is_kept_as_the_basil_link(client: Client, biz: str) -> None:
+    """invoice_payment.paid earns nothing (invoice.paid does) but records which invoice a pi_ paid."""
+    _post(client, biz, "invoice_payment.paid")
+    assert [(e["type"], e["data"]) for e in appended(biz, "stripe")] == [
+        ("provider.ignored", {"provider": "stripe", "provider_type": "invoice_payment.paid",
+                              "link": {"payment_ref": "in_1QxRenewInv0002", "alias": "pi_3QxRenewIntent0002"}})]
+
+
+def test_basil_refund_names_the_invoice_it_was_linked_to(client: Client, biz: str) -> None:
+    """A basil charge names no invoice: the stored invoice_payment.paid link makes the refund in_…."""
+    _post(client, biz, "invoice_payment.paid", "charge.refunded__basil_subscription")
+    refund = appended(biz, "stripe")[-1]
+    assert refund["data"] == {"payment_ref": "in_1QxRenewInv0002", "refund_ref": "ch_3QxRenewCharge0002:refunded:4900",
+                              "amount": 4900, "currency": "USD", "refunded_total": 4900, "provider": "stripe",
+                              "payment_aliases": ["pi_3QxRenewIntent0002", "ch_3QxRenewCharge0002"]}
+
+
+def test_basil_refund_without_a_link_falls_back_to_the_payment_intent(client: Client, biz: str) -> None:
+    """Without the link event the refund names the PaymentIntent (as a one-off payment would be named)."""
+    _post(client, biz, "charge.refunded__basil_subscription")
+    (refund,) = appended(biz, "stripe")
+    assert refund["data"]["payment_ref"] == "pi_3QxRenewIntent0002"
+
+
+def test_running_total_without_previous_attributes_steps_from_the_stored_total(client: Client, biz: str) -> None:
+    """When previous_attributes is absent, this refund's amount is the step from what is stored."""
+    from .signing import SECRETS, dump, fixture_json, post_body
+
+    _post(client, biz, "charge.refunded__partial")
+    payload = fixture_json("stripe", "charge.refunded__full")
+    del payload["data"]["previous_attributes"]
+    assert post_body(client, "stripe", dump(payload), business_id=biz, secret=SECRETS["stripe"]).status_code == 200
+    assert [(e["data"]["amount"], e["data"]["refunded_total"]) for e in appended(biz, "stripe")] == [
+        (3000, 3000), (6900, 9900)]
+
+
+def test_unmapped_event_is_ignored(client: Client, biz: str) -> None:
+    """invoice.finalized (nothing paid yet) is kept as provider.ignored with its type."""
+    _post(client, biz, "invoice.finalized")
+    assert [(e["type"], e["data"]) for e in appended(biz, "stripe")] == [
+        ("provider.ignored", {"provider": "stripe", "provider_type": "invoice.finalized"})]
