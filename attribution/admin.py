@@ -2,22 +2,31 @@
 
 Nothing here is editable: these tables are a projection of the event store. Each row links to
 the events behind it (ingestion's Event admin), so an operator can follow any decision back to
-what was received.
+what was received. The one write is a customer's reassignment, which appends
+``attribution.reassigned`` through ``services.customer_reassign`` (the service the API uses).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from django.contrib import admin
-from django.urls import reverse
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from agents.models import Agent
+from agents.models import Agent, Enrollment
 from ingestion.console import ReadOnlyAdmin
+from ingestion.errors import ApplicationError
 from ingestion.models import Event
 
+from . import services
 from .models import AttributionRefusal, Click, Customer, PaymentAttribution, PaymentRecord, ReferralCode
 
 
@@ -35,9 +44,31 @@ def event_link(event_id: str) -> SafeString | str:
     return format_html('<a href="{}">{}</a>', url, event_id) if url else (event_id or "—")
 
 
+class ReassignForm(forms.Form):
+    """Whom to move a customer to, and why (the reason is kept in the event)."""
+
+    agent = forms.ModelChoiceField(queryset=Agent.objects.none(),
+                                   help_text="Agents of this workspace with an approved enrollment.")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                             help_text="Kept in the attribution.reassigned event, for the audit trail.")
+
+    def __init__(self, *args: Any, customer: Customer, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        approved = Enrollment.objects.filter(workspace_id=customer.workspace_id, status=Enrollment.Status.APPROVED)
+        self.fields["agent"].queryset = (Agent.objects.filter(workspace_id=customer.workspace_id,
+                                                              enrollments__in=approved)
+                                         .distinct().order_by("name"))
+
+
+def _actor(request: HttpRequest) -> str:
+    return f"user:{request.user.get_username()}"
+
+
 @admin.register(Customer)
 class CustomerAdmin(ReadOnlyAdmin):
-    """Customers with their attribution and the events that decided it."""
+    """Customers with their attribution and the events that decided it; reassign with a reason."""
+
+    actions = ["reassign"]
 
     list_display = ("id", "email", "customer_ref", "status", "agent_id", "referral_code", "attributed_via",
                     "unattributed_reason", "payments_count", "created_at")
@@ -48,14 +79,63 @@ class CustomerAdmin(ReadOnlyAdmin):
     fieldsets = (
         (None, {"fields": ("id", "workspace", "email", "customer_ref", "name", "product_id", "status")}),
         ("Attribution", {"fields": ("agent", "enrollment_id", "program_id", "referral_code", "attributed_via",
-                                    "unattributed_reason", "attribution_detail", "why")}),
+                                    "unattributed_reason", "attribution_detail", "why", "reassign_link")}),
         ("Lifecycle", {"fields": ("payments_count", "first_payment_at", "cancelled_at", "support_agent_id",
                                   "support_enrollment_id", "created_at", "payments", "refusals")}),
     )
     readonly_fields = ("id", "workspace", "email", "customer_ref", "name", "product_id", "status", "agent",
                        "enrollment_id", "program_id", "referral_code", "attributed_via", "unattributed_reason",
-                       "attribution_detail", "why", "payments_count", "first_payment_at", "cancelled_at",
-                       "support_agent_id", "support_enrollment_id", "created_at", "payments", "refusals")
+                       "attribution_detail", "why", "reassign_link", "payments_count", "first_payment_at",
+                       "cancelled_at", "support_agent_id", "support_enrollment_id", "created_at", "payments",
+                       "refusals")
+
+    def has_reassign_permission(self, request: HttpRequest) -> bool:
+        """Moving a customer is a change: it needs the change permission on customers."""
+        return request.user.has_perm("attribution.change_customer")
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view(self.reassign_view)
+        return [path("<path:object_id>/reassign/", view, name="attribution_customer_reassign"),
+                *super().get_urls()]
+
+    @admin.action(description="Reassign the selected customer to another agent (reason required)",
+                  permissions=["reassign"])
+    def reassign(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        ids = list(queryset.values_list("pk", flat=True)[:2])
+        if len(ids) != 1:
+            messages.error(request, "Select exactly one customer to reassign; nothing was changed.")
+            return None
+        return HttpResponseRedirect(reverse("admin:attribution_customer_reassign", args=[ids[0]]))
+
+    def reassign_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Ask for the new agent and a reason, then call ``services.customer_reassign``."""
+        customer = self.get_queryset(request).filter(pk=object_id).first()
+        if customer is None:
+            raise Http404("No such customer.")
+        if not self.has_reassign_permission(request):
+            raise PermissionDenied
+        form = ReassignForm(request.POST or None, customer=customer)
+        if request.method == "POST" and form.is_valid():
+            try:
+                moved = services.customer_reassign(
+                    workspace=customer.workspace, customer_id=customer.id, agent_id=form.cleaned_data["agent"].id,
+                    reason=form.cleaned_data["reason"], actor=_actor(request))
+            except ApplicationError as exc:
+                form.add_error("agent" if exc.field == "agentId" else None, exc.message)
+            else:
+                messages.success(request, f"Reassignment of {customer} to {form.cleaned_data['agent']} recorded "
+                                          f"(event {moved.event_id}); later payments follow the new agent.")
+                return HttpResponseRedirect(reverse("admin:attribution_customer_change", args=[customer.pk]))
+        return TemplateResponse(request, "admin/attribution/customer/reassign.html", {
+            **self.admin_site.each_context(request), "title": f"Reassign {customer}", "form": form,
+            "customer": customer, "opts": self.model._meta, "original": customer,
+        })
+
+    @admin.display(description="reassign")
+    def reassign_link(self, obj: Customer) -> SafeString:
+        return format_html('<a href="{}">Reassign to another agent…</a> (appends attribution.reassigned with '
+                           "your reason; the only way to move a customer)",
+                           reverse("admin:attribution_customer_reassign", args=[obj.pk]))
 
     @admin.display(description="agent")
     def agent(self, obj: Customer) -> SafeString | str:

@@ -58,6 +58,17 @@ def normalise_code(value: Any) -> str:
     return code if _CODE_RE.match(code) else ""
 
 
+def given_code(value: Any) -> str:
+    """Return a code as the customer gave it (trimmed, upper-cased, at most 64 characters).
+
+    Evidence, not a valid code: an unknown code that could never be one of ours (too long, with a
+    dash) must still be judged and recorded as "unknown code", never dropped as "no referral".
+    """
+    if not isinstance(value, str):
+        return ""
+    return value.strip().upper()[:64]
+
+
 def text(value: Any, limit: int = 255) -> str:
     """Return a stripped string for an identifier field (numbers allowed), ``""`` for anything else."""
     if isinstance(value, bool) or value is None:

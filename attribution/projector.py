@@ -22,6 +22,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
+from django.db.models import Model
+
 from ingestion.ids import derived_id
 from ingestion.models import Event
 from ingestion.projections import Projector
@@ -53,6 +56,7 @@ _CODE_FIELDS = [
 _ENROLLMENT_TYPES = {"enrollment.approved", "enrollment.rejected", "enrollment.removed"}
 _CUSTOMER_TYPES = {"customer.created", "payment.succeeded", "subscription.cancelled", "support.assigned",
                    "support.unassigned", "attribution.reassigned"}
+_CREATING_TYPES = {"customer.created", "payment.succeeded", "support.assigned"}
 _CHUNK = 500
 
 
@@ -81,6 +85,31 @@ def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
     values = list(values)
     for start in range(0, len(values), _CHUNK):
         yield values[start:start + _CHUNK]
+
+
+def _bulk_update(model: type[Model], rows: list[Any], fields: list[str]) -> None:
+    """UPDATE ``fields`` of ``rows`` by primary key: one ``UPDATE … FROM unnest(…)`` on PostgreSQL.
+
+    Django's ``bulk_update`` builds a ``CASE WHEN pk = … THEN …`` expression per field and row;
+    for a batch of customers that cost more CPU than the rest of the projection together
+    (bench/replay.py, profiled). Here each column travels as one array parameter, so the
+    statement text is short and constant. Same rows, same values (each adapted by its field).
+    """
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(rows, fields, batch_size=_CHUNK)
+        return
+    meta = model._meta
+    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(f.column) for f in columns)
+    sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns[1:])
+    arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in columns)
+    pk = quote(meta.pk.column)
+    sql = f"UPDATE {quote(meta.db_table)} AS t SET {sets} FROM unnest({arrays}) AS v ({names}) WHERE t.{pk} = v.{pk}"
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows):
+            cursor.execute(sql, [[f.get_db_prep_save(getattr(row, f.attname), connection) for row in chunk]
+                                 for f in columns])
 
 
 class _UnitOfWork:
@@ -149,7 +178,7 @@ class _UnitOfWork:
             sub = domain.text(data.get("subscription_ref"))
             if sub:
                 subscriptions[ws].add(sub)
-            code = domain.normalise_code(data.get("referral_code"))
+            code = domain.given_code(data.get("referral_code"))
             if code:
                 codes[ws].add(code)
             click_id = domain.text(data.get("click_id"), 40)
@@ -162,6 +191,13 @@ class _UnitOfWork:
             customer_id = domain.text(data.get("customer_id"), 40)
             if customer_id:
                 customer_ids.add(customer_id)
+            if kind in _CREATING_TYPES:
+                # The id ``create_customer`` would derive: loaded here, its existence check costs no query.
+                ids = _Ids.of(event, data)
+                key = domain.customer_key(
+                    customer_ref=ids.ref, email=ids.email, provider=ids.provider, provider_customer_id=ids.pcid,
+                    payment_ref=domain.text(data.get("payment_ref")) if kind == "payment.succeeded" else "")
+                customer_ids.add(derived_id("cus", ws, key))
 
         for ws, values in codes.items():
             self._load_codes(ws, values)
@@ -186,6 +222,13 @@ class _UnitOfWork:
             self._load_payments(ws, values)
         linked = {cid for cid in (*self.by_provider.values(), *self.by_subscription.values()) if cid}
         self._load_customers((customer_ids | linked) - set(self.customers))
+        # The codes the loaded customers are attributed to (read when their payments are emitted).
+        attributed: dict[str, set[str]] = defaultdict(set)
+        for customer in self.customers.values():
+            if customer is not None and customer.referral_code:
+                attributed[customer.workspace_id].add(customer.referral_code)
+        for ws, values in attributed.items():
+            self._load_codes(ws, values)
 
     def _load_codes(self, ws: str, values: Iterable[str]) -> None:
         values = [v for v in values if (ws, v) not in self.codes]
@@ -316,9 +359,17 @@ class _UnitOfWork:
         return sorted(rows, key=lambda r: (r.approved_position or r.decided_position, r.code))
 
     def code_of_enrollment(self, ws: str, enrollment_id: str) -> ReferralCode | None:
+        # Rows read from the database only join the map after the rows already in it, so a match
+        # already in the map is the answer either way: look there before querying.
+        found = self._code_in_map(ws, enrollment_id)
+        if found is not None:
+            return found
         for row in ReferralCode.objects.filter(workspace_id=ws, enrollment_id=enrollment_id):
             if (ws, row.code) not in self.codes:
                 self.codes[(ws, row.code)] = row
+        return self._code_in_map(ws, enrollment_id)
+
+    def _code_in_map(self, ws: str, enrollment_id: str) -> ReferralCode | None:
         for (w, _), row in self.codes.items():
             if w == ws and row is not None and row.enrollment_id == enrollment_id:
                 return row
@@ -365,13 +416,13 @@ class _UnitOfWork:
         if self.new_codes:
             ReferralCode.objects.bulk_create(self.new_codes, batch_size=_CHUNK)
         if self.dirty_codes:
-            ReferralCode.objects.bulk_update(list(self.dirty_codes.values()), _CODE_FIELDS, batch_size=_CHUNK)
+            _bulk_update(ReferralCode, list(self.dirty_codes.values()), _CODE_FIELDS)
         if self.new_clicks:
             Click.objects.bulk_create(self.new_clicks, batch_size=_CHUNK)
         if self.new_customers:
             Customer.objects.bulk_create(list(self.new_customers.values()), batch_size=_CHUNK)
         if self.dirty_customers:
-            Customer.objects.bulk_update(list(self.dirty_customers.values()), _CUSTOMER_FIELDS, batch_size=_CHUNK)
+            _bulk_update(Customer, list(self.dirty_customers.values()), _CUSTOMER_FIELDS)
         if self.new_provider_links:
             ProviderCustomerLink.objects.bulk_create(self.new_provider_links, batch_size=_CHUNK)
         if self.new_subscription_links:
@@ -379,7 +430,7 @@ class _UnitOfWork:
         if self.new_payments:
             PaymentRecord.objects.bulk_create(self.new_payments, batch_size=_CHUNK)
         if self.dirty_payments:
-            PaymentRecord.objects.bulk_update(list(self.dirty_payments.values()), _PAYMENT_FIELDS, batch_size=_CHUNK)
+            _bulk_update(PaymentRecord, list(self.dirty_payments.values()), _PAYMENT_FIELDS)
         if self.new_attributions:
             PaymentAttribution.objects.bulk_create(self.new_attributions, batch_size=_CHUNK)
         if self.new_refusals:
@@ -510,7 +561,7 @@ class _UnitOfWork:
         click_id = domain.text(data.get("click_id"), 40)
         click = self.click(ws, click_id)
         first = self.click(ws, click.first_click_id) if click is not None else None
-        return domain.Touch(code=domain.normalise_code(data.get("referral_code")), click_id=click_id,
+        return domain.Touch(code=domain.given_code(data.get("referral_code")), click_id=click_id,
                             click=_click_view(click), first_click=_click_view(first))
 
     def decide(self, event: Event, customer: Customer, touch: domain.Touch, *, at: datetime,
@@ -627,7 +678,7 @@ class _UnitOfWork:
             self.touch_payment(existing)
             return
         ids = _Ids.of(event, data)
-        code = domain.normalise_code(data.get("referral_code"))
+        code = domain.given_code(data.get("referral_code"))
         customer, matched_by = self.find_customer(ws, ids)
         if customer is None and (ids.any() or code):
             customer = self.create_customer(event, ids, status=Customer.Status.CUSTOMER, payment_ref=payment_ref)

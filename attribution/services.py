@@ -1,7 +1,11 @@
-"""Recording referral-link clicks: the only write attribution makes outside its projector.
+"""Attribution's writes: referral-link clicks and operator reassignments, both appended as events.
 
-The click is an event in the store like any other; the view (and the demo) only append it and
-redirect. Which customer the click earns is decided later, by the projector, from events alone.
+Neither touches a projection table. The click is an event in the store like any other; the view
+(and the demo) only append it and redirect. A reassignment is the one way to move a customer to
+another agent (PRODUCT.md, first touch wins): the console and the API both call
+``customer_reassign``, which checks the request against the current state and appends
+``attribution.reassigned``; the projector moves the customer from the event, so a rebuild moves
+it again.
 """
 
 from __future__ import annotations
@@ -15,9 +19,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from django.conf import settings
 from django.utils import timezone
 
-from agents.models import Enrollment
+from agents.models import Agent, Enrollment
+from ingestion import projections
+from ingestion.errors import ApplicationError, ConflictError, NotFoundError
 from ingestion.ids import new_id
+from ingestion.models import Workspace
 from ingestion.store import NewEvent, event_append
+
+from .domain import normalise_email
+from .models import Customer
 
 _CLICK_ID = re.compile(r"^clk_[a-z0-9]{8,36}$")
 
@@ -107,3 +117,85 @@ def click_record(*, enrollment: Enrollment, ip: str = "", user_agent: str = "", 
         redirect_url=with_query(landing, {"ref": enrollment.referral_code or "", "rf_click": click_id}),
         max_age=int(days) * 86400,
     )
+
+
+@dataclass(frozen=True)
+class Reassigned:
+    """An appended ``attribution.reassigned`` event and what it asks the projector to do."""
+
+    event_id: str
+    position: int
+    customer_id: str
+    agent_id: str
+    enrollment_id: str
+    previous_agent_id: str
+
+
+def reassignment_enrollments(*, customer: Customer, agent: Agent) -> list[Enrollment]:
+    """The agent's approved enrollments a customer may move to: the customer's product first."""
+    rows = list(Enrollment.objects.select_related("program")
+                .filter(workspace_id=customer.workspace_id, agent=agent, status=Enrollment.Status.APPROVED)
+                .order_by("decided_at", "id"))
+    return sorted(rows, key=lambda e: e.program.product_id != customer.product_id)
+
+
+def customer_reassign(*, workspace: Workspace, customer_id: str, agent_id: str, reason: str, actor: str,
+                      enrollment_id: str | None = None, now: datetime | None = None) -> Reassigned:
+    """Move a customer to another agent: append ``attribution.reassigned`` (operator, with a reason).
+
+    The only way to move an attributed customer. Payments already attributed stay with the agent
+    who earned them; later ones follow the new agent. The request is checked here against the
+    current state, so the operator gets an answer at once (400 no reason or self-referral, 404
+    unknown customer, agent or enrollment, 409 no approved enrollment or already this agent's);
+    the projector still decides from the event alone, and records a refusal if the store
+    disagrees by the time it applies it.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("a reason is required to reassign a customer", field="reason")
+    if "attribution" in projections.registered():
+        projections.run_projection("attribution")  # decide against the latest customers
+    customer = Customer.objects.filter(workspace_id=workspace.id, id=customer_id).first()
+    if customer is None:
+        raise NotFoundError("unknown customerId", field="customerId")
+    agent = Agent.objects.filter(workspace_id=workspace.id, id=agent_id).first()
+    if agent is None:
+        raise NotFoundError("unknown agentId", field="agentId")
+    candidates = reassignment_enrollments(customer=customer, agent=agent)
+    if enrollment_id:
+        candidates = [e for e in candidates if e.id == enrollment_id]
+        if not candidates and not Enrollment.objects.filter(workspace_id=workspace.id, id=enrollment_id,
+                                                            agent=agent).exists():
+            raise NotFoundError("unknown enrollmentId for this agent", field="enrollmentId")
+    if not candidates:
+        raise ConflictError("the agent has no approved enrollment to take the customer", field="agentId",
+                            code="enrollment_not_active")
+    enrollment = candidates[0]
+    if customer.agent_id == agent.id and customer.enrollment_id == enrollment.id:
+        raise ConflictError("the customer is already attributed to this agent", field="agentId",
+                            code="already_attributed")
+    if customer.email and customer.email == normalise_email(agent.email):
+        raise ApplicationError("a customer cannot be attributed to their own email (self-referral)",
+                               field="agentId", code="self_referral")
+    event_id = new_id("evt", 24)
+    appended = event_append(NewEvent(
+        workspace_id=workspace.id,
+        source="operator",
+        source_event_id=f"reassign:{customer.id}:{event_id}",
+        type="attribution.reassigned",
+        occurred_at=now or timezone.now(),
+        data={
+            "customer_id": customer.id,
+            "customer_ref": customer.customer_ref or None,
+            "email": customer.email or None,
+            "agent_id": agent.id,
+            "enrollment_id": enrollment.id,
+            "referral_code": enrollment.referral_code,
+            "previous_agent_id": customer.agent_id or None,
+            "reason": reason,
+        },
+        actor=actor,
+        event_id=event_id,
+    ))
+    return Reassigned(event_id=appended.event_id, position=appended.position, customer_id=customer.id,
+                      agent_id=agent.id, enrollment_id=enrollment.id, previous_agent_id=customer.agent_id)

@@ -28,6 +28,7 @@ from ingestion.models import Event
 from ingestion.money import from_minor
 
 from . import selectors, services
+from .export import export_entries_csv, export_payout_file
 from .models import LedgerEntry, Payout, PayoutLine
 
 
@@ -74,9 +75,10 @@ def explain_html(trail: dict[str, Any]) -> SafeString:
                                              reversal["reversesCommissionId"],
                                              reversal["formula"].get("expression", ""), reversal["reason"])))
         rows.append(("Reversal caused by", _event_line(reversal["causeEvent"])))
-    history = format_html_join(mark_safe("<br>"), "#{} {} {} — {}", (
-        (h["position"], h["type"], h["occurredAt"].isoformat() if isinstance(h["occurredAt"], datetime)
-         else h["occurredAt"], h["effect"]) for h in trail["history"]))
+    history = format_html_join(mark_safe("<br>"), "<a href='{}'>#{} {}</a> ({}) {} — {}", (
+        (reverse("admin:ingestion_event_change", args=[h["position"]]), h["position"], h["type"], h["eventId"],
+         h["occurredAt"].isoformat() if isinstance(h["occurredAt"], datetime) else h["occurredAt"], h["effect"])
+        for h in trail["history"]))
     rows.append(("Later events", history or format_html("<em>{}</em>", "none")))
     row_html = "<tr><th style='text-align:left'>{}</th><td>{}</td></tr>"
     return format_html("<table>{}</table>", format_html_join("", row_html, rows))
@@ -93,7 +95,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     search_fields = ("id", "agent_id", "customer_id", "payment_ref", "created_from_event_id")
     list_select_related = ("workspace",)
     readonly_fields = ("status", "explain")
-    actions = ["void_selected"]
+    actions = ["void_selected", export_entries_csv]
     fieldsets = (
         (None, {"fields": ("id", "workspace", "kind", "amount", "currency", "status", "agent_id", "customer_id",
                            "payment_ref", "payment_amount", "payment_currency")}),
@@ -193,7 +195,7 @@ class PayoutAdmin(WorkspaceScopedAdmin):
     search_fields = ("id", "agent_id", "reference")
     list_select_related = ("workspace",)
     inlines = [PayoutLineInline]
-    actions = ["confirm_selected"]
+    actions = ["confirm_selected", export_payout_file]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

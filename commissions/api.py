@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from agents.models import Agent
 from ingestion.api_io import (
     DETAIL_ERRORS,
+    DETAIL_QUERY_ERRORS,
     READ_ERRORS,
     WRITE_ERRORS,
     error_responses,
@@ -292,6 +293,52 @@ class VoidIn(serializers.Serializer):
     reason = serializers.CharField(help_text="Why the commission is voided (kept in the event).")
 
 
+def _event_example(position: int, type_: str, source: str, at: str, data: dict[str, Any], actor: str = ""
+                   ) -> dict[str, Any]:
+    return {"eventId": f"evt_{type_.split('.')[0][:4]}{position}…", "position": position, "type": type_,
+            "source": source, "occurredAt": at, "recordedAt": at, "actor": actor, "data": data}
+
+
+_CLICK_EVENT = _event_example(12, "click.recorded", "link", "2024-04-28T08:00:00Z", {
+    "click_id": "clk_7h…", "referral_code": "ADA", "landing_url": "https://app.example.com/?ref=ADA",
+    "ip_hash": "5f1c…", "user_agent": "Mozilla/5.0"})
+_SIGNUP_EVENT = _event_example(15, "customer.created", "api", "2024-05-01T12:00:00Z", {
+    "customer_ref": "user_4812", "email": "jane@example.com", "name": "Jane Doe", "product_id": "prod_…",
+    "referral_code": "ADA", "click_id": "clk_7h…"})
+_PAYMENT_EVENT = _event_example(17, "payment.succeeded", "stripe", "2024-05-01T12:05:00Z", {
+    "payment_ref": "pi_3PQ1x2", "customer_ref": "user_4812", "email": "jane@example.com", "amount": 9900,
+    "currency": "USD"})
+_ENROLLMENT_EVENT = _event_example(4, "enrollment.approved", "operator", "2024-04-01T10:00:00Z", {
+    "enrollment_id": "enr_…", "agent_id": "agt_9x…", "program_id": "prog_…", "referral_code": "ADA",
+    "terms": {"referral": {"type": "percent", "value": "20"}, "hold_days": 14}, "reason": ""}, actor="admin")
+EXPLAIN_EXAMPLE = {
+    "commission": {**ENTRY_EXAMPLE, "status": "paid", "payoutId": "pay_k2…"},
+    "payment": _PAYMENT_EVENT,
+    "attribution": {
+        "decidedEventId": _SIGNUP_EVENT["eventId"], "decidedEvent": _SIGNUP_EVENT, "customerId": "cus_b1…",
+        "agentId": "agt_9x…", "supportAgentId": "", "enrollmentId": "enr_…", "programId": "prog_…", "sequence": 1,
+        "firstPaymentAt": "2024-05-01T12:05:00Z", "customerCancelled": False, "via": "click",
+        "detail": "first click clk_7h… on code ADA → agent agt_9x…", "referralCode": "ADA",
+        "events": [_CLICK_EVENT, _SIGNUP_EVENT],
+    },
+    "enrollment": {"enrollmentId": "enr_…", "programId": "prog_…", "event": _ENROLLMENT_EVENT,
+                   "terms": _ENROLLMENT_EVENT["data"]["terms"]},
+    "formula": ENTRY_EXAMPLE["formula"],
+    "reversal": None,
+    "history": [
+        {"position": 40, "eventId": "evt_payo40…", "type": "payout.created", "occurredAt": "2024-06-01T09:00:00Z",
+         "effect": "com_4f0k2m… included in payout pay_k2…"},
+        {"position": 41, "eventId": "evt_payo41…", "type": "payout.confirmed", "occurredAt": "2024-06-02T09:00:00Z",
+         "effect": "payout pay_k2… confirmed (reference bank transfer 2024-06-01 #4471): paid"},
+    ],
+}
+PAYOUT_CONFIRMED_EXAMPLE = {
+    **PAYOUT_EXAMPLE, "status": "confirmed", "reference": "bank transfer 2024-06-01 #4471",
+    "confirmedAt": "2024-06-02T09:00:00Z", "confirmedEventId": "evt_…",
+    "entries": [{**ENTRY_EXAMPLE, "status": "paid", "payoutId": "pay_k2…"}],
+}
+
+
 AS_OF = OpenApiParameter(
     "asOf", OpenApiTypes.DATETIME, OpenApiParameter.QUERY, required=False,
     description="Describe the ledger as the events up to this moment (business time, the events' occurredAt) "
@@ -350,7 +397,7 @@ class CommissionDetailView(APIView):
     """``GET /api/commissions/<id>``."""
 
     @extend_schema(operation_id="commissions_retrieve", tags=["commissions"], summary="Get one ledger entry",
-                   parameters=[AS_OF], responses={200: ENTRY_OUT, **DETAIL_ERRORS},
+                   parameters=[AS_OF], responses={200: ENTRY_OUT, **DETAIL_QUERY_ERRORS},
                    examples=[OpenApiExample("entry", response_only=True, status_codes=["200"], value=ENTRY_EXAMPLE)])
     def get(self, request: Request, commission_id: str) -> Response:
         entry, status = _entry_or_404(request, commission_id, as_of_param(request))
@@ -365,7 +412,8 @@ class CommissionExplainView(APIView):
         description="The whole trail: the payment event, the attribution decision and the click/signup events "
                     "behind it, the enrollment event whose terms applied, the formula with its numbers, and "
                     "every later event that changed the entry's status (refund, dispute, void, payout).",
-        parameters=[AS_OF], responses={200: EXPLAIN_OUT, **DETAIL_ERRORS},
+        parameters=[AS_OF], responses={200: EXPLAIN_OUT, **DETAIL_QUERY_ERRORS},
+        examples=[OpenApiExample("explained", response_only=True, status_codes=["200"], value=EXPLAIN_EXAMPLE)],
     )
     def get(self, request: Request, commission_id: str) -> Response:
         entry, status = _entry_or_404(request, commission_id, as_of_param(request))
@@ -387,7 +435,9 @@ class CommissionVoidView(APIView):
             "success": serializers.BooleanField(), "eventId": serializers.CharField()}),
             **error_responses(400, 401, 403, 404, 409)},
         examples=[OpenApiExample("void", request_only=True,
-                                 value={"businessId": "biz_…", "reason": "test order, not a real customer"})],
+                                 value={"businessId": "biz_…", "reason": "test order, not a real customer"}),
+                  OpenApiExample("accepted", response_only=True, status_codes=["202"],
+                                 value={"success": True, "eventId": "evt_…"})],
     )
     def post(self, request: Request, commission_id: str) -> Response:
         body = read_json_object(request)
@@ -408,7 +458,7 @@ class AgentBalanceView(APIView):
         description="pending, earned, payable, paid and onHold partition the balance (they add up to total, the "
                     "sum of the agent's entries); reversed is the amount taken back by reversals. With `asOf`, "
                     "the balance as the events up to that moment determine it.",
-        parameters=[AS_OF], responses={200: BALANCE_OUT, **DETAIL_ERRORS},
+        parameters=[AS_OF], responses={200: BALANCE_OUT, **DETAIL_QUERY_ERRORS},
         examples=[OpenApiExample("balance", response_only=True, status_codes=["200"], value={
             "agentId": "agt_9x…", "asOf": "2024-06-01T00:00:00Z", "balances": [{
                 "currency": "USD", "pending": "0.00", "pendingMinor": 0, "earned": "0.00", "earnedMinor": 0,
@@ -525,7 +575,9 @@ class PayoutDetailView(APIView):
     """``GET /api/payouts/<id>``."""
 
     @extend_schema(operation_id="payouts_retrieve", tags=["payouts"], summary="Get one payout with its entries",
-                   responses={200: PAYOUT_DETAIL, **DETAIL_ERRORS})
+                   responses={200: PAYOUT_DETAIL, **DETAIL_ERRORS},
+                   examples=[OpenApiExample("payout", response_only=True, status_codes=["200"],
+                                            value=PAYOUT_CONFIRMED_EXAMPLE)])
     def get(self, request: Request, payout_id: str) -> Response:
         return Response(_payout_detail(request, _payout_or_404(request, payout_id)))
 
@@ -540,7 +592,9 @@ class PayoutConfirmView(APIView):
                     "reference or a rejected payout is a conflict (409).",
         request=PayoutConfirmIn, responses={200: PAYOUT_DETAIL, **WRITE_ERRORS},
         examples=[OpenApiExample("confirm", request_only=True,
-                                 value={"businessId": "biz_…", "reference": "bank transfer 2024-06-01 #4471"})],
+                                 value={"businessId": "biz_…", "reference": "bank transfer 2024-06-01 #4471"}),
+                  OpenApiExample("confirmed", response_only=True, status_codes=["200"],
+                                 value=PAYOUT_CONFIRMED_EXAMPLE)],
     )
     def post(self, request: Request, payout_id: str) -> Response:
         body = read_json_object(request)

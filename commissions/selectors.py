@@ -277,21 +277,36 @@ def payout_gather(*, workspace_id: str, agent_id: str, currency: str, cutoff: da
 def commission_explain(*, workspace_id: str, entry: LedgerEntry) -> dict[str, Any]:
     """The whole trail of an entry: payment, attribution and its events, terms, formula, history.
 
-    Events are returned as ``Event`` rows (the API and the admin format them their own way).
+    Events are returned as ``Event`` rows (the API and the admin format them their own way). The
+    terms are those attribution's decision carried into the ledger (the snapshot that applied);
+    a support entry's come from the support agent's enrollment, and its attribution events
+    include the ``support.assigned`` event that made that agent the customer's support.
     """
     base = entry if entry.base_id == entry.id else (
         LedgerEntry.objects.filter(id=entry.base_id, workspace_id=workspace_id).first() or entry)
+    is_support = base.kind == LedgerEntry.Kind.SUPPORT
+    decision = _decision(workspace_id, base.payment_ref)
+    # A support entry keeps the support.assigned event as its origin; the terms came from the
+    # support agent's enrollment.approved event.
+    support_event_id = base.enrollment_event_id if is_support else ""
+    enrollment_event_id = _approved_event_id(workspace_id, base.enrollment_id) if is_support \
+        else base.enrollment_event_id
     events = _events_by_id(workspace_id, [
-        base.payment_event_id, base.decided_event_id, base.enrollment_event_id, entry.cause_event_id,
+        base.payment_event_id, base.decided_event_id, enrollment_event_id, entry.cause_event_id,
         entry.created_from_event_id,
     ])
     customer = _customer(workspace_id, base.customer_id)
-    attribution_events: list[Event] = []
-    if customer is not None:
-        ids = [getattr(customer, name, "") for name in ("click_event_id", "signup_event_id", "attributed_event_id")]
-        found = _events_by_id(workspace_id, ids)
-        attribution_events = [found[i] for i in dict.fromkeys(ids) if i in found]
-    decision = _decision(workspace_id, base.payment_ref)
+    ids = [getattr(customer, name, "") for name in ("click_event_id", "signup_event_id", "attributed_event_id")] \
+        if customer is not None else []
+    ids.append(support_event_id)
+    found = _events_by_id(workspace_id, ids)
+    attribution_events = [found[i] for i in dict.fromkeys(ids) if i in found]
+    if decision is not None:
+        terms = decision["support_terms"] if is_support else decision["terms"]
+    elif enrollment_event_id in events:
+        terms = (events[enrollment_event_id].data or {}).get("terms")
+    else:
+        terms = None
     return {
         "payment": (events.get(base.payment_event_id)),
         "attribution": {
@@ -313,9 +328,8 @@ def commission_explain(*, workspace_id: str, entry: LedgerEntry) -> dict[str, An
         "enrollment": {
             "enrollmentId": base.enrollment_id,
             "programId": base.program_id,
-            "event": (events.get(base.enrollment_event_id)),
-            "terms": (events[base.enrollment_event_id].data or {}).get("terms")
-            if base.enrollment_event_id in events else None,
+            "event": (events.get(enrollment_event_id)),
+            "terms": terms,
         },
         "formula": base.formula,
         "reversal": None if entry.kind != LedgerEntry.Kind.REVERSAL else {
@@ -380,7 +394,17 @@ def _decision(workspace_id: str, payment_ref: str) -> dict[str, Any] | None:
 
     return (PaymentAttribution.objects.filter(workspace_id=workspace_id, payment_ref=payment_ref)
             .values("agent_id", "support_agent_id", "enrollment_id", "program_id", "sequence", "first_payment_at",
-                    "customer_cancelled").first())
+                    "customer_cancelled", "terms", "support_terms").first())
+
+
+def _approved_event_id(workspace_id: str, enrollment_id: str) -> str:
+    """The ``enrollment.approved`` event of an enrollment (whose terms snapshot applied)."""
+    from attribution.models import ReferralCode
+
+    if not enrollment_id:
+        return ""
+    return (ReferralCode.objects.filter(workspace_id=workspace_id, enrollment_id=enrollment_id)
+            .values_list("approved_event_id", flat=True).first() or "")
 
 
 def balances_by_agent(*, workspace_id: str, program_id: str | None = None) -> dict[tuple[str, str], int]:

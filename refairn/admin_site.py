@@ -15,8 +15,9 @@ class RefairnAdminSite(admin.AdminSite):
     index_template = "admin/refairn_index.html"
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        from .figures import console_figures
         from ingestion.console import operator_workspace_ids
+
+        from .figures import console_figures
 
         context = {"figures": console_figures(operator_workspace_ids(request)), **(extra_context or {})}
         return super().index(request, context)

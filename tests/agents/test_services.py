@@ -127,6 +127,28 @@ def test_codes_are_unique_per_workspace_only(program, other_tenant):
     assert approved_enrollment(program=other_program, code="SAME").referral_code == "SAME"
 
 
+def test_a_removed_enrollments_code_stays_reserved(program):
+    """A removed agent's code is kept on the enrollment and cannot be chosen again in the workspace."""
+    gone = approved_enrollment(program=program, code="KEPT")
+    enrollment_remove(enrollment=gone, reason="left")
+    gone.refresh_from_db()
+    assert (gone.status, gone.referral_code) == (Enrollment.Status.REMOVED, "KEPT")
+    newcomer = enrollment_apply(agent=AgentFactory(workspace=program.workspace), program=program)
+    with pytest.raises(ConflictError):
+        enrollment_approve(enrollment=newcomer, referral_code="kept")
+
+
+def test_every_decision_event_names_the_enrollment_code_and_reason(program):
+    """Approve, then remove: two operator events in the store, the audit trail of the enrollment."""
+    enrollment = approved_enrollment(program=program, code="TRAIL", actor="user:op")
+    enrollment_remove(enrollment=enrollment, reason="contract ended", actor="user:op2")
+    events = list(Event.objects.filter(type__startswith="enrollment.").order_by("position"))
+    assert [(e.type, e.actor, e.data["referral_code"]) for e in events] == [
+        ("enrollment.approved", "user:op", "TRAIL"), ("enrollment.removed", "user:op2", "TRAIL")]
+    assert events[1].data["reason"] == "contract ended"
+    assert events[1].data["terms"] == events[0].data["terms"]
+
+
 def test_codes_match_case_insensitively(program):
     """A code is found whatever case it is typed in."""
     enrollment = approved_enrollment(program=program, code="MIXED")

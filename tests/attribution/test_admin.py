@@ -81,6 +81,24 @@ def test_a_program_created_in_the_console_is_validated_by_the_service(tenant, ad
     assert Program.objects.get().referral_value == 20
 
 
+def test_editing_a_program_in_the_console_leaves_approved_terms_alone(tenant, program, ann, admin_client):
+    """A console edit of the program goes through program_update: Ann keeps her snapshot."""
+    snapshot = dict(ann.terms)
+    form = {"name": program.name, "referral_type": "percent", "referral_value": "45", "referral_currency": "",
+            "recurring_percent": "10", "recurring_duration_months": "", "support_percent": "0",
+            "attribution_window_days": "7", "hold_days": "30", "payout_frequency": "weekly",
+            "payout_threshold": "{}", "conflict_mode": "open", "enrollment_mode": "manual",
+            "enrollments-TOTAL_FORMS": "1", "enrollments-INITIAL_FORMS": "1", "enrollments-0-id": ann.pk,
+            "enrollments-0-program": program.pk}
+    response = admin_client.post(f"/admin/agents/program/{program.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    program.refresh_from_db()
+    assert (program.referral_value, program.attribution_window_days) == (45, 7)
+    ann.refresh_from_db()
+    assert ann.terms == snapshot
+    assert Event.objects.filter(type__startswith="enrollment.").count() == 1
+
+
 def test_a_customer_page_shows_why_with_links_to_the_events(tenant, ann, admin_client, project):
     """The customer page is read-only and links the click and signup events behind the attribution."""
     clicked = click(tenant.workspace.id, "ANN", "clk_adminview0000", when=at(0))
@@ -93,7 +111,18 @@ def test_a_customer_page_shows_why_with_links_to_the_events(tenant, ann, admin_c
     assert f'/admin/ingestion/event/{clicked.position}/change/' in body
     assert f'/admin/ingestion/event/{created.position}/change/' in body
     assert "first click clk_adminview0000 on code ANN" in body
+    assert f"/admin/attribution/customer/{customer.pk}/reassign/" in body
     assert 'name="_save"' not in body
+
+
+def test_an_unattributed_customer_page_shows_the_reason(tenant, ann, admin_client, project):
+    """The reason a customer was not attributed (and the refused attempt) is on its page."""
+    signup(tenant.workspace.id, "lost@example.com", referral_code="WHOKNOWS", when=at(1))
+    project()
+    customer = Customer.objects.get()
+    body = admin_client.get(f"/admin/attribution/customer/{customer.pk}/change/").content.decode()
+    assert "unknown referral code" in body
+    assert "code WHOKNOWS given at signup: no enrollment has this code" in body
 
 
 def test_an_operator_sees_only_the_customers_of_their_workspaces(tenant, other_tenant, ann, project):

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from agents.services import enrollment_remove
 from ingestion.models import Event, Product
@@ -41,6 +42,7 @@ def test_a_click_is_recorded_and_redirected_with_ref_and_click_id(tenant, ann, c
     assert event.data["referrer"] == "https://blog.example.com/post"
     assert event.data["landing_url"] == "https://app.acme.test/signup?plan=pro&ref=old"
     assert event.data["first_click_id"] == click_id
+    assert abs((timezone.now() - event.occurred_at).total_seconds()) < 60
 
 
 def test_the_cookies_last_the_programs_window(tenant, ann, client):
@@ -86,6 +88,8 @@ def test_an_unknown_code_is_a_plain_404_and_records_nothing(tenant, ann, client,
     response = client.get(f"/r/{code}")
     assert response.status_code == 404
     assert b"not active" in response.content
+    assert response["Content-Type"].startswith("text/html")
+    assert "Location" not in response
     assert not response.cookies
     assert Event.objects.filter(type="click.recorded").exists() is False
 
@@ -125,3 +129,25 @@ def test_the_view_decides_no_attribution(tenant, ann, client, project):
     project()
     assert Customer.objects.exists() is False
     assert Click.objects.get().agent_id == ann.agent_id
+
+
+def test_a_code_only_ever_applied_for_or_rejected_has_no_link(tenant, program, client):
+    """Only approved enrollments have a code: an applicant's or a rejected agent's name is no link."""
+    from agents.services import enrollment_apply, enrollment_reject
+
+    applied = enrollment_apply(agent=AgentFactory(workspace=tenant.workspace, name="Pending"), program=program)
+    rejected = enrollment_apply(agent=AgentFactory(workspace=tenant.workspace, name="Refused"), program=program)
+    enrollment_reject(enrollment=rejected, reason="no")
+    assert (applied.referral_code, rejected.referral_code) == (None, None)
+    for code in ("PENDING", "REFUSED", "NONE"):
+        assert client.get(f"/r/{code}").status_code == 404
+    assert Event.objects.filter(type="click.recorded").exists() is False
+
+
+def test_the_cookies_follow_the_snapshotted_window_not_the_edited_program(tenant, program, ann, client):
+    """The link's cookies last the window Ann was approved with, even after the program is edited."""
+    from agents.services import program_update
+
+    program_update(program=program, attribution_window_days=7)
+    response = client.get("/r/ANN")
+    assert response.cookies["refairn_code"]["max-age"] == 30 * 86400

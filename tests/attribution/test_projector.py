@@ -385,3 +385,146 @@ def test_code_state_comes_from_enrollment_events(tenant, ann, project):
     assert (row.enrollment_id, row.agent_id, row.agent_email) == (ann.id, ann.agent_id, "ann@partners.test")
     assert row.terms == ann.terms
     assert row.status == ReferralCode.Status.APPROVED
+
+
+# --- matching order, first touch and bad input (issue #3) ---------------------------------------
+
+
+def test_the_business_customer_id_wins_over_a_provider_customer_id(tenant, ann, bob, project):
+    """Step one before step two: customer_ref names Ann's customer though the provider id is Bob's."""
+    ws = tenant.workspace.id
+    signup(ws, "a@example.com", customer_ref="u-1", referral_code="ANN", when=at(1))
+    signup(ws, "b@example.com", customer_ref="u-2", referral_code="BOB", provider="stripe",
+           provider_customer_id="cus_B", when=at(1))
+    pay(ws, "ch_o1", customer_ref="u-1", provider="stripe", provider_customer_id="cus_B", when=at(2),
+        source="stripe")
+    project()
+    assert PaymentAttribution.objects.get(payment_ref="ch_o1").agent_id == ann.agent_id
+    assert PaymentRecord.objects.get(payment_ref="ch_o1").matched_by == "customer_ref"
+
+
+def test_a_provider_customer_id_wins_over_the_email(tenant, ann, bob, project):
+    """Step two before step four: the learned provider id names Ann's customer though the email is Bob's."""
+    ws = tenant.workspace.id
+    signup(ws, "a@example.com", referral_code="ANN", provider="paystack", provider_customer_id="CUS_a",
+           when=at(1))
+    signup(ws, "b@example.com", referral_code="BOB", when=at(1))
+    pay(ws, "ch_o2", provider="paystack", provider_customer_id="CUS_a", email="b@example.com", when=at(2),
+        source="paystack")
+    project()
+    assert PaymentAttribution.objects.get(payment_ref="ch_o2").agent_id == ann.agent_id
+    assert PaymentRecord.objects.get(payment_ref="ch_o2").matched_by == "provider_customer"
+
+
+def test_a_provider_customer_id_is_learned_from_a_payment_for_the_next_one(tenant, ann, project):
+    """The first payment (matched by email) teaches the provider id; the renewal without email finds it."""
+    ws = tenant.workspace.id
+    signup(ws, "learn@example.com", referral_code="ANN", when=at(1))
+    pay(ws, "ch_l1", email="learn@example.com", provider="stripe", provider_customer_id="cus_L", when=at(2),
+        source="stripe")
+    pay(ws, "ch_l2", provider="stripe", provider_customer_id="cus_L", when=at(32), source="stripe")
+    project()
+    assert PaymentRecord.objects.get(payment_ref="ch_l2").matched_by == "provider_customer"
+    assert PaymentAttribution.objects.get(payment_ref="ch_l2").sequence == 2
+
+
+def test_a_metadata_code_attributes_an_unreferred_lead_found_by_email(tenant, ann, project):
+    """Step three before step four: a signup without a code, then a first payment whose metadata names Ann."""
+    ws = tenant.workspace.id
+    signup(ws, "plainlead@example.com", when=at(1))
+    paid = pay(ws, "ch_md1", email="plainlead@example.com", referral_code="ANN", when=at(2), source="stripe")
+    project()
+    customer = _customer("plainlead@example.com")
+    assert (customer.agent_id, customer.attributed_via) == (ann.agent_id, Customer.Via.PAYMENT_METADATA)
+    assert customer.attributed_event_id == paid.event_id
+    assert PaymentAttribution.objects.get(payment_ref="ch_md1").sequence == 1
+
+
+def test_a_metadata_code_does_not_move_an_attributed_customer(tenant, ann, bob, project):
+    """First touch wins: a later payment carrying Bob's code leaves Ann's customer and payment with Ann."""
+    ws = tenant.workspace.id
+    signup(ws, "loyal@example.com", referral_code="ANN", when=at(1))
+    pay(ws, "ch_md2", email="loyal@example.com", referral_code="BOB", when=at(2), source="stripe")
+    project()
+    assert _customer("loyal@example.com").agent_id == ann.agent_id
+    assert PaymentAttribution.objects.get(payment_ref="ch_md2").agent_id == ann.agent_id
+
+
+def test_a_later_click_does_not_move_an_attributed_customer(tenant, ann, bob, project):
+    """First touch wins: a fresh click on Bob's link and a second signup through it change nothing."""
+    ws = tenant.workspace.id
+    signup(ws, "stays@example.com", referral_code="ANN", when=at(1))
+    click(ws, "BOB", "clk_laterbob0000", when=at(3))
+    signup(ws, "stays@example.com", click_id="clk_laterbob0000", when=at(4))
+    project()
+    customer = _customer("stays@example.com")
+    assert (customer.agent_id, customer.attributed_via) == (ann.agent_id, Customer.Via.CODE)
+
+
+def test_a_hand_typed_code_keeps_the_why(tenant, ann, project):
+    """A typed code records the signup as the event behind the attribution, and no click."""
+    ws = tenant.workspace.id
+    created = signup(ws, "whytyped@example.com", referral_code="Ann", when=at(1))
+    project()
+    customer = _customer("whytyped@example.com")
+    assert (customer.signup_event_id, customer.attributed_event_id) == (created.event_id, created.event_id)
+    assert (customer.click_id, customer.click_event_id) == ("", "")
+    assert customer.attribution_detail == f"code ANN given at signup → agent {ann.agent_id}"
+
+
+def test_self_referral_through_payment_metadata_is_refused_and_recorded(tenant, ann, project):
+    """The payment-only path refuses the agent's own email too."""
+    ws = tenant.workspace.id
+    pay(ws, "ch_self", email="ANN@partners.test", referral_code="ANN", when=at(2), source="stripe")
+    project()
+    customer = _customer("ann@partners.test")
+    assert (customer.agent_id, customer.unattributed_reason) == ("", Customer.Unattributed.SELF_REFERRAL)
+    assert not PaymentAttribution.objects.exists()
+    assert AttributionRefusal.objects.get(kind="self_referral").event_id == Event.objects.get(
+        type="payment.succeeded").event_id
+
+
+@pytest.mark.parametrize("code", ["SUMMER-24", "X" * 48])
+def test_a_code_that_cannot_be_ours_is_still_recorded_as_unknown(tenant, ann, project, code):
+    """A code no enrollment could have (a dash, too long) is an unknown code, not silently no referral."""
+    ws = tenant.workspace.id
+    signup(ws, "odd@example.com", referral_code=code, when=at(1))
+    project()
+    customer = _customer("odd@example.com")
+    assert customer.unattributed_reason == Customer.Unattributed.UNKNOWN_CODE
+    assert AttributionRefusal.objects.get(customer_id=customer.id).referral_code == code
+
+
+def test_an_unknown_referral_code_through_the_api_keeps_the_signup(tenant, ann, api, project):
+    """POST customer-created with an unknown referralCode answers 200; the customer is kept, unattributed."""
+    response = api.post("/api/events/customer-created", {
+        "businessId": tenant.workspace.id, "productId": tenant.product.id, "customerId": "user_9",
+        "email": "unknown@example.com", "name": "Una", "referralCode": "NOSUCHCODE"}, format="json")
+    assert response.status_code == 200, response.content
+    project()
+    customer = _customer("unknown@example.com")
+    assert (customer.agent_id, customer.status, customer.customer_ref) == ("", Customer.Status.LEAD, "user_9")
+    assert customer.unattributed_reason == Customer.Unattributed.UNKNOWN_CODE
+    assert "NOSUCHCODE" in customer.attribution_detail
+    assert customer.signup_event_id == response.json()["eventId"]
+
+
+def test_a_cancellation_by_customer_id_cancels_the_customer(tenant, ann, project):
+    """subscription.cancelled naming the business's customer id (no subscription) finds the customer."""
+    ws = tenant.workspace.id
+    signup(ws, "cref@example.com", customer_ref="u-77", referral_code="ANN", when=at(1))
+    pay(ws, "ch_c1", customer_ref="u-77", when=at(2))
+    cancelled = emit(ws, "subscription.cancelled", {"customer_ref": "u-77"}, when=at(20))
+    project()
+    customer = _customer("cref@example.com")
+    assert (customer.status, customer.cancelled_at, customer.cancelled_event_id) == (
+        Customer.Status.CANCELLED, at(20), cancelled.event_id)
+
+
+def test_a_lead_stays_a_lead_until_it_pays(tenant, ann, project):
+    """A signup alone is a lead; a cancellation of an unknown subscription changes nothing."""
+    ws = tenant.workspace.id
+    signup(ws, "waiting@example.com", referral_code="ANN", when=at(1))
+    emit(ws, "subscription.cancelled", {"subscription_ref": "sub_unknown"}, when=at(2))
+    project()
+    assert _customer("waiting@example.com").status == Customer.Status.LEAD

@@ -10,10 +10,11 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from commissions.models import LedgerEntry, Payout
+from ingestion import projections
 from ingestion.models import Event
-from tests.factories import AgentFactory
+from tests.factories import AgentFactory, ProgramFactory, approved_enrollment
 
-from .support import decide, pay, refund, run_ledger
+from .support import append, decide, pay, refund, run_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +67,44 @@ def test_void_action_asks_for_a_reason_then_appends_the_event(admin_client, entr
     event = Event.objects.get(type="commission.voided")
     assert event.data == {"entry_id": entry.id, "reason": "fraudulent signup"}
     assert event.actor == "user:root"
+    run_ledger()
+    voided = LedgerEntry.objects.get(cause="void")
+    assert (voided.kind, voided.amount, voided.base_id, voided.reason) == ("reversal", -(1980 - 198), entry.id,
+                                                                          "fraudulent signup")
+    page = admin_client.get(f"/admin/commissions/ledgerentry/{entry.id}/change/").content.decode()
+    assert "commission.voided" in page
+    assert "fraudulent signup" in page
+
+
+def test_void_action_refuses_a_reversal_and_appends_nothing(admin_client, entry) -> None:
+    """A reversal entry cannot be voided: the console shows the service's error and no event is appended."""
+    reversal = LedgerEntry.objects.get(kind="reversal")
+    response = admin_client.post("/admin/commissions/ledgerentry/", {
+        "action": "void_selected", ACTION_CHECKBOX_NAME: [reversal.id], "apply": "1", "reason": "oops"}, follow=True)
+    assert "cannot be voided" in response.content.decode()
+    assert not Event.objects.filter(type="commission.voided").exists()
+
+
+def test_entry_page_shows_the_whole_trail_of_an_event_built_commission(admin_client, tenant) -> None:
+    """The entry's page names the payment, signup and enrollment events, the terms, formula and a refund."""
+    program = ProgramFactory(workspace=tenant.workspace, product=tenant.product)
+    enrollment = approved_enrollment(program=program, code="ADM20")
+    ws = tenant.workspace.id
+    sign = append(ws, "customer.created", {"email": "a@example.com", "name": "A", "product_id": tenant.product.id,
+                                           "customer_ref": "a", "referral_code": "adm20"}, at=PAST)
+    paid = append(ws, "payment.succeeded", {"payment_ref": "pi_trail", "customer_ref": "a", "amount": 9900,
+                                            "currency": "USD"}, at=PAST + timedelta(hours=1))
+    refunded = append(ws, "payment.refunded", {"payment_ref": "pi_trail", "refund_ref": "re_t", "amount": 4950,
+                                               "currency": "USD"}, at=PAST + timedelta(days=1))
+    projections.run_all()
+    entry = LedgerEntry.objects.get(workspace_id=ws, kind="referral")
+    approved = Event.objects.get(type="enrollment.approved", data__enrollment_id=enrollment.id)
+    body = admin_client.get(f"/admin/commissions/ledgerentry/{entry.id}/change/").content.decode()
+    for event in (paid, sign, approved, refunded):
+        assert event.event_id in body, event.type
+    assert "round_half_up(9900 × 20 / 100) = 1980" in body
+    assert "&quot;duration_months&quot;: 12" in body  # the snapshotted terms
+    assert "reversed 990 USD" in body
 
 
 def test_payout_create_and_confirm_from_the_console(admin_client, entry) -> None:

@@ -167,6 +167,33 @@ def test_payout_create_and_confirm(api, tenant, ledger, agent) -> None:
     assert sorted(r["paymentRef"] for r in paid) == ["pi_1", "pi_2"]
 
 
+def test_payout_events_are_operator_events_with_the_key_as_actor(api, tenant, ledger, agent) -> None:
+    """payout.created and payout.confirmed are operator events naming the API key that asked."""
+    payout = api.post("/api/payouts", body(tenant, agentId=agent.id, currency="USD"), format="json").json()
+    api.post(f"/api/payouts/{payout['payoutId']}/confirm", body(tenant, reference="wire-9"), format="json")
+    actor = f"api-key:{tenant.api_key.key.id}"
+    created = Event.objects.get(type="payout.created")
+    confirmed = Event.objects.get(type="payout.confirmed")
+    assert (created.source, created.actor, created.data["payout_id"]) == ("operator", actor, payout["payoutId"])
+    assert sorted(created.data["entry_ids"]) == sorted([ledger["pi_1"].id, ledger["pi_2"].id])
+    assert (confirmed.source, confirmed.actor, confirmed.data["reference"]) == ("operator", actor, "wire-9")
+
+
+def test_confirming_again_with_the_same_reference_is_idempotent_and_another_is_409(api, tenant, ledger,
+                                                                                     agent) -> None:
+    """A repeated confirmation answers the payout unchanged; a different reference is a conflict."""
+    payout = api.post("/api/payouts", body(tenant, agentId=agent.id, currency="USD"), format="json").json()
+    url = f"/api/payouts/{payout['payoutId']}/confirm"
+    assert api.post(url, body(tenant, reference="wire-1"), format="json").status_code == 200
+    again = api.post(url, body(tenant, reference="wire-1"), format="json")
+    assert again.status_code == 200
+    assert again.json()["reference"] == "wire-1"
+    other = api.post(url, body(tenant, reference="wire-2"), format="json")
+    assert other.status_code == 409
+    assert Event.objects.filter(type="payout.confirmed").count() == 1
+    assert api.post(url, body(tenant), format="json").status_code == 400
+
+
 def test_second_payout_finds_nothing_payable(api, tenant, ledger, agent) -> None:
     """Entries in a payout are not gathered again: the next payout is a 409."""
     assert api.post("/api/payouts", body(tenant, agentId=agent.id, currency="USD"), format="json").status_code == 201
@@ -245,6 +272,9 @@ def test_void_appends_a_reversal(api, tenant, ledger) -> None:
     entry = ledger["pi_1"]
     response = api.post(f"/api/commissions/{entry.id}/void", body(tenant, reason="duplicate account"), format="json")
     assert response.status_code == 202, response.json()
+    voided = Event.objects.get(type="commission.voided")
+    assert (voided.source, voided.actor, voided.data) == (
+        "operator", f"api-key:{tenant.api_key.key.id}", {"entry_id": entry.id, "reason": "duplicate account"})
     run_ledger()
     assert api.get(f"/api/commissions/{entry.id}").json()["status"] == "reversed"
     again = api.post(f"/api/commissions/{entry.id}/void", body(tenant, reason="again"), format="json")

@@ -302,3 +302,47 @@ def test_reset_and_replay_reproduces_the_same_rows(tenant) -> None:
     ProjectionCheckpoint.objects.filter(name="ledger").update(position=0)
     run_ledger(batch_size=1)
     assert sorted(LedgerEntry.objects.values_list("id", "kind", "amount", "effective_at")) == before
+
+
+def test_fixed_referral_is_reversed_proportionally_in_its_own_currency(tenant) -> None:
+    """A fixed 50.00 USD referral on a 120.00 EUR payment: a 60.00 EUR refund reverses 25.00 USD."""
+    ws = tenant.workspace.id
+    decide(pay(ws, "pi_eur", amount=12000, currency="EUR"), terms_=terms(fixed=(5000, "USD")))
+    refund(ws, "pi_eur", 6000, currency="EUR")
+    run_ledger()
+    assert sorted(LedgerEntry.objects.values_list("kind", "amount", "currency")) == [
+        ("referral", 5000, "USD"), ("reversal", -2500, "USD")]
+
+
+def test_partial_refund_then_lost_dispute_reverses_exactly_the_rest(tenant) -> None:
+    """After a partial refund, a lost dispute reverses only what remains: the sum is exactly the original."""
+    ws = tenant.workspace.id
+    decide(pay(ws, "pi_1", amount=9907))
+    refund(ws, "pi_1", 3000)
+    dispute(ws, "pi_1", None, at=T0 + timedelta(days=3))
+    dispute(ws, "pi_1", "lost", at=T0 + timedelta(days=4))
+    run_ledger()
+    amounts = entries(ws)
+    assert amounts[0] == ("referral", 1981)
+    assert [kind for kind, _ in amounts[1:]] == ["reversal", "reversal"]
+    assert sum(amount for _, amount in amounts) == 0
+    assert status_of(ws, LedgerEntry.objects.get(kind="referral").id) == "reversed"
+
+
+def test_dispute_opened_after_payout_leaves_the_entry_paid(tenant) -> None:
+    """A paid entry stays paid when a dispute opens later; only losing it appends a clawback."""
+    from ingestion.ids import derived_id
+
+    ws = tenant.workspace.id
+    decide(pay(ws, "pi_1"))
+    entry_id = derived_id("com", ws, "pi_1", "agent")
+    append(ws, "payout.created", {"payout_id": "pay_1", "agent_id": "agt_a", "currency": "USD",
+                                  "entry_ids": [entry_id], "amount": 1980}, source="operator", at=LATER)
+    append(ws, "payout.confirmed", {"payout_id": "pay_1", "reference": "wire 1"}, source="operator", at=LATER)
+    dispute(ws, "pi_1", None, at=LATER + timedelta(days=1))
+    run_ledger()
+    assert status_of(ws, entry_id, as_of=LATER + timedelta(days=2)) == "paid"
+    dispute(ws, "pi_1", "lost", at=LATER + timedelta(days=3))
+    run_ledger()
+    [usd] = selectors.agent_balance(workspace_id=ws, agent_id="agt_a", as_of=LATER + timedelta(days=4))
+    assert (usd.paid, usd.earned, usd.total) == (1980, -1980, 0)

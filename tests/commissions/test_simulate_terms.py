@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from commissions.models import LedgerEntry, LedgerPayment, LedgerTrail, Payout
+from ingestion.models import Event, ProjectionCheckpoint
 from tests.factories import AgentFactory, ProgramFactory
 
 from .support import T0, decide, pay, refund, run_ledger, terms
@@ -69,8 +70,12 @@ def test_simulation_reports_current_simulated_and_difference(history, program, a
 def test_simulation_leaves_the_real_ledger_untouched(history, program) -> None:
     """The real ledger's rows are the same before and after a simulation."""
     before = ledger_rows()
+    events = Event.objects.count()
+    checkpoint = ProjectionCheckpoint.objects.get(name="ledger").position
     run("--program", program.id, "--recurring-percent", "50")
     assert ledger_rows() == before
+    assert Event.objects.count() == events
+    assert ProjectionCheckpoint.objects.get(name="ledger").position == checkpoint
 
 
 def test_recurring_percent_keeps_each_snapshot_cap(history, program) -> None:
@@ -97,3 +102,20 @@ def test_unknown_program_and_empty_proposal_are_refused(program) -> None:
         call_command("simulate_terms", "--program", program.id)
     with pytest.raises(CommandError):
         call_command("simulate_terms", "--program", program.id, "--referral-percent", "-1")
+
+
+def test_rows_are_per_agent_and_currency_and_other_programs_are_left_out(tenant, program, agent) -> None:
+    """Each (agent, currency) gets its own row; entries of another program are in neither total."""
+    ws = tenant.workspace.id
+    other_agent = AgentFactory(workspace=tenant.workspace, name="Kenji")
+    other_program = ProgramFactory(workspace=tenant.workspace, product=tenant.product)
+    t = terms(program_id=program.id, percent="10")
+    decide(pay(ws, "pi_usd", 10000, "USD"), agent_id=agent.id, terms_=t, program_id=program.id, customer_id="c1")
+    decide(pay(ws, "pi_jpy", 5000, "JPY"), agent_id=other_agent.id, terms_=t, program_id=program.id,
+           customer_id="c2")
+    decide(pay(ws, "pi_other", 10000, "USD"), agent_id=agent.id, customer_id="c3", program_id=other_program.id,
+           terms_=terms(program_id=other_program.id, percent="10"))
+    run_ledger()
+    rows = {(r["agentId"], r["currency"]): (r["currentMinor"], r["simulatedMinor"], r["differenceMinor"])
+            for r in run("--program", program.id, "--referral-percent", "30")["agents"]}
+    assert rows == {(agent.id, "USD"): (1000, 3000, 2000), (other_agent.id, "JPY"): (500, 1500, 1000)}

@@ -11,7 +11,13 @@
     canvas.chart = new Chart(canvas, {
       type: type || "bar",
       data: { labels: data.labels || [], datasets: datasets },
-      options: { responsive: true, animation: false, scales: { y: { beginAtZero: true } } }
+      options: {
+        responsive: true,
+        // Inside a sized .chart-box the chart fills the box (a phone keeps a usable height).
+        maintainAspectRatio: !(canvas.parentElement && canvas.parentElement.classList.contains("chart-box")),
+        animation: false,
+        scales: { y: { beginAtZero: true } }
+      }
     });
     canvas.setAttribute("data-rendered", "true");
   }
