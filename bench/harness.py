@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -218,7 +219,26 @@ class Gunicorn:
         return f"gunicorn {self.workers} {self.worker_class} workers{extra}"
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on now (the machine is shared: fixed ports collide)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
 def start_gunicorn(config: Gunicorn, port: int, env: dict[str, str], log_dir: Path) -> Service:
+    """Start gunicorn on ``port``, refusing a port someone else already serves (it would answer for us)."""
+    if not port_is_free(port):
+        raise RuntimeError(f"port {port} is already in use by another process; pass --port 0 for a free one")
     service = start("gunicorn", config.args(port), env, log_dir)
     wait_http(f"http://{HOST}:{port}/healthz", service)
     return service

@@ -3,7 +3,7 @@
 How to run (PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 as on the dev machines)::
 
     .venv/bin/python -m bench.ingest                      # the full run: 8 and 32 connections, 20 s each
-    .venv/bin/python -m bench.ingest --duration 5 --connections 8 --warmup 1   # a quick look
+    .venv/bin/python -m bench.ingest --quick              # a few seconds, for development
     .venv/bin/python -m bench.ingest --celery-worker      # with a Celery worker applying projections
 
 What it does, in one run on one machine:
@@ -306,8 +306,13 @@ def main() -> None:
                         help="instead of the runs: sample the gunicorn workers with py-spy while SCENARIO runs at "
                              "the first connection count, and print where the time goes")
     parser.add_argument("--db", default="refairn_bench")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="gunicorn port (default 0: a free one)")
+    parser.add_argument("--quick", action="store_true",
+                        help="development run: 8 connections, 2 s per run, 1 s warm-up, 1 s ceilings")
     args = parser.parse_args()
+    args.port = args.port or harness.free_port()
+    if args.quick:
+        args.connections, args.duration, args.warmup, args.ceiling_seconds = "8", 2, 1, 1
     connections = [int(c) for c in args.connections.split(",")]
     chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
 

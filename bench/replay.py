@@ -3,7 +3,7 @@
 How to run (PostgreSQL on 127.0.0.1:5432)::
 
     .venv/bin/python -m bench.replay                     # 1,000,000 events
-    .venv/bin/python -m bench.replay --events 100000     # a quick run
+    .venv/bin/python -m bench.replay --quick             # 20,000 events, for development
     .venv/bin/python -m bench.replay --profile           # also print where the rebuild's time goes
 
 What it does, in one run on one machine:
@@ -304,13 +304,13 @@ def ledger_snapshot() -> dict[str, Any]:
     return snapshot
 
 
-def read_only_pass(batch: int = 1000) -> int:
+def read_only_pass(batch: int = 1000, start: int = 0) -> int:
     """The runner's loop without applying: a transaction per batch, events read by position."""
     from django.db import transaction
 
     from ingestion.store import event_list_after
 
-    position = 0
+    position = start
     count = 0
     while True:
         with transaction.atomic():
@@ -340,7 +340,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the rebuild (cProfile) and print the top")
     parser.add_argument("--budget", type=float, default=3600,
                         help="stop appending (and skip the rebuild) when the run would exceed this many seconds")
+    parser.add_argument("--quick", action="store_true", help="development run: 20,000 events, 50 agents")
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.agents = 20_000, 50
     chunk = args.chunk or max(1000, args.events // 50)
 
     print("Refairn replay benchmark (bench/replay.py)")
@@ -429,7 +432,7 @@ def main() -> None:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
         stats.sort_stats("tottime").print_stats(30)
-        stats.sort_stats("cumulative").print_stats(40)
+        stats.sort_stats("cumulative").print_stats(90)
         print("\nwhere the rebuild's time goes (cProfile; its overhead inflates Python-heavy parts):")
         print(out.getvalue())
 

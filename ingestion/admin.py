@@ -1,5 +1,6 @@
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -7,7 +8,7 @@ from django.utils.html import format_html
 from . import projections
 from .console import ReadOnlyAdmin, WorkspaceScopedAdmin
 from .models import ApiKey, Delivery, Event, ImportJob, Product, ProjectionCheckpoint, ProviderSecret, Workspace
-from .workspaces import api_key_issue, api_key_revoke
+from .workspaces import api_key_issue, api_key_revoke, provider_secret_set
 
 
 def _pretty(value: object) -> str:
@@ -68,19 +69,59 @@ class ApiKeyAdmin(WorkspaceScopedAdmin):
         messages.success(request, "Keys revoked.")
 
 
+class ProviderSecretForm(forms.ModelForm):
+    """Entry of a new secret: typed into a password box that is never filled back in, and stored
+    through ``provider_secret_set`` (the service ``manage.py set_provider_secret`` uses)."""
+
+    provider = forms.ChoiceField(choices=())
+    secret = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=True, max_length=500,
+                             help_text="Never shown again and never logged.")
+    replace = forms.BooleanField(required=False, label="Revoke the older secrets",
+                                 help_text="Leave unticked during a rotation: the older secrets stay valid.")
+
+    class Meta:
+        model = ProviderSecret
+        fields = ("workspace", "provider", "secret", "label")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        from .providers import registered
+
+        self.fields["provider"].choices = [(name, name) for name in registered()]
+
+
 @admin.register(ProviderSecret)
 class ProviderSecretAdmin(WorkspaceScopedAdmin):
+    """Webhook signing secrets: entered here (several per provider during a rotation), never displayed."""
+
     list_display = ("provider", "workspace", "label", "created_at", "revoked_at")
     list_filter = ("provider",)
     raw_id_fields = ("workspace",)
 
+    def get_form(self, request: HttpRequest, obj: ProviderSecret | None = None, change: bool = False,
+                 **kwargs: object) -> type:
+        if obj is None:
+            kwargs["form"] = ProviderSecretForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
     def get_fields(self, request: HttpRequest, obj: ProviderSecret | None = None) -> tuple:
         if obj is None:
-            return ("workspace", "provider", "secret", "label")
+            return ("workspace", "provider", "secret", "replace", "label")
         return ("workspace", "provider", "label", "created_at", "revoked_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: ProviderSecret | None = None) -> tuple:
         return () if obj is None else ("workspace", "provider", "created_at")
+
+    def save_model(self, request: HttpRequest, obj: ProviderSecret, form: object, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data  # type: ignore[attr-defined]
+        saved = provider_secret_set(workspace=obj.workspace, provider=obj.provider, secret=data["secret"],
+                                    label=obj.label, replace=bool(data.get("replace")))
+        # The admin goes on with this instance (messages, history): make it the saved row.
+        obj.pk, obj.created_at = saved.pk, saved.created_at
+        obj._state.adding = False
 
 
 @admin.register(Event)
@@ -128,7 +169,7 @@ class ProjectionCheckpointAdmin(admin.ModelAdmin):
     @admin.action(description="Rebuild the selected projections from the event store")
     def rebuild(self, request: HttpRequest, queryset: object) -> None:
         for checkpoint in queryset:  # type: ignore[attr-defined]
-            counts = projections.rebuild(checkpoint.name)
+            counts = projections.rebuild_recorded(checkpoint.name, actor=f"user:{request.user.get_username()}")
             messages.success(request, f"Rebuilt {', '.join(f'{k} ({v} events)' for k, v in counts.items())}.")
 
 
@@ -153,7 +194,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
         for delivery in queryset:  # type: ignore[attr-defined]
             try:
-                result = delivery_renormalise(delivery=delivery)
+                result = delivery_renormalise(delivery=delivery, actor=f"user:{request.user.get_username()}")
             except ApplicationError as exc:
                 messages.error(request, f"{delivery.id}: {exc.message}")
                 continue

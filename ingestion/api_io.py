@@ -264,6 +264,8 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
 
 READ_ERRORS = error_responses(400, 401, 429)
 DETAIL_ERRORS = error_responses(401, 404, 429)
+# A detail read that also takes query parameters (``?asOf=``) can refuse one of them.
+DETAIL_QUERY_ERRORS = error_responses(400, 401, 404, 429)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 415, 429)
 
 

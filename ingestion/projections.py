@@ -136,6 +136,31 @@ def rebuild(name: str | None = None) -> dict[str, int]:
     return {each: run_projection(each) for each in names}
 
 
+REBUILT = "projection.rebuilt"
+
+
+def rebuild_recorded(name: str | None, *, actor: str) -> dict[str, int]:
+    """Rebuild as an operator action: ``rebuild`` then a ``projection.rebuilt`` event per workspace.
+
+    A rebuild re-derives every workspace's ledger, so each workspace's own log says who asked for it
+    and how many events were replayed; projectors ignore the type. The event is appended after the
+    replay, so its counts are the real ones.
+    """
+    from .models import Workspace
+    from .store import NewEvent, event_append_many
+
+    counts = rebuild(name)
+    now = timezone.now()
+    stamp = now.strftime("%Y%m%dT%H%M%S.%f")
+    event_append_many([
+        NewEvent(workspace_id=workspace_id, source=Event.Source.OPERATOR, source_event_id=f"rebuild:{stamp}",
+                 type=REBUILT, occurred_at=now, actor=actor,
+                 data={"projections": list(counts), "events_replayed": counts})
+        for workspace_id in Workspace.objects.values_list("id", flat=True)
+    ])
+    return counts
+
+
 def projection_lag() -> dict[str, int]:
     """Return, per projection, how many positions it is behind the store head."""
     head = Event.objects.order_by("-position").values_list("position", flat=True).first() or 0

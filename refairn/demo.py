@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,6 +19,9 @@ from django.db import transaction
 
 from ingestion.models import Workspace
 from ingestion.workspaces import workspace_create
+
+if TYPE_CHECKING:
+    from agents.models import Agent
 
 DEMO_NAME = "Demo SaaS"
 
@@ -30,6 +34,7 @@ class DemoInfo:
     admin_user: str
     admin_password: str
     created: bool
+    agent_logins: list[list[str]] = field(default_factory=list)  # [username, password] per demo agent
 
 
 def _info_path() -> Path:
@@ -76,6 +81,27 @@ DEMO_LEADS = (
 )
 
 
+def _agent_login(agent: Agent) -> str:
+    """Give a demo agent a dashboard login (its email as username) and return the password.
+
+    A login left linked to an agent of an earlier demo workspace moves to this one.
+    """
+    from agents.models import Agent
+
+    password = os.environ.get("REFAIRN_AGENT_PASSWORD") or secrets.token_urlsafe(12)
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=agent.email).first()
+    if user is None:
+        user = user_model.objects.create_user(agent.email, agent.email, password)
+    else:
+        user.set_password(password)
+        user.save()
+        Agent.objects.filter(user=user).exclude(pk=agent.pk).update(user=None)
+    agent.user = user
+    agent.save(update_fields=["user"])
+    return password
+
+
 def seed_partners(info: DemoInfo) -> None:
     """A program, two approved agents, clicks and leads (attribution, issue #3).
 
@@ -100,6 +126,7 @@ def seed_partners(info: DemoInfo) -> None:
     enrollments: dict[str, Enrollment] = {}
     for name, email, code in DEMO_AGENTS:
         agent = agent_create(workspace=workspace, email=email, name=name)
+        info.agent_logins.append([email, _agent_login(agent)])
         enrollment = enrollment_apply(agent=agent, program=program, actor=f"user:{info.admin_user}")
         # A code already used by another workspace would make /r/<code> ambiguous: generate one then.
         chosen = None if Enrollment.objects.filter(referral_code=code).exists() else code

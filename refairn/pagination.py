@@ -154,8 +154,16 @@ def paginated_response(data: list[Any], page: Page) -> Response:
 
 def paginated_serializer(name: str, item: serializers.BaseSerializer | type[serializers.BaseSerializer]
                          ) -> serializers.Serializer:
-    """A documentation-only serializer for a page of ``item`` (drf-spectacular component ``name``)."""
-    child = item(many=True) if isinstance(item, type) else item
+    """A documentation-only serializer for a page of ``item`` (drf-spectacular component ``name``).
+
+    ``item`` is a serializer class or a single-object instance (an ``inline_serializer``); either way
+    ``data`` is documented as an array of it. An instance is never used as ``data`` itself: that
+    would document ``data`` as one object while the view answers a list.
+    """
+    if isinstance(item, serializers.ListSerializer):
+        child = item
+    else:
+        child = (item if isinstance(item, type) else type(item))(many=True)
     return inline_serializer(name, fields={
         "data": child,
         "hasMore": serializers.BooleanField(help_text="True when another page follows."),

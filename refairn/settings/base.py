@@ -77,6 +77,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "refairn.urls"
+# Error reports (mailed to ADMINS, shown by DEBUG) also hide provider secret headers (Verif-Hash).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "refairn.middleware.SecretSafeExceptionReporterFilter"
 WSGI_APPLICATION = "refairn.wsgi.application"
 
 TEMPLATES = [

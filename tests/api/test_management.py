@@ -260,11 +260,16 @@ def test_enrollment_bodies_refuse_what_the_client_may_not_set(post: Post, biz: d
     assert Enrollment.objects.exists() is False
 
 
-def test_approve_refuses_a_status_field(post: Post, biz: dict[str, str], setup: tuple[Program, Agent]) -> None:
-    """The decision endpoints refuse a status in the body too."""
+@pytest.mark.parametrize("decision", ["approve", "reject", "remove"])
+@pytest.mark.parametrize("field", ["status", "enrollmentId", "agentId", "terms"])
+def test_decisions_refuse_what_the_client_may_not_set(post: Post, biz: dict[str, str], setup: tuple[Program, Agent],
+                                                      decision: str, field: str) -> None:
+    """approve / reject / remove refuse a status, an id or terms in the body, and decide nothing."""
     enrollment_id = _enroll(post, biz, *setup).json()["enrollmentId"]
-    response = post(f"/api/enrollments/{enrollment_id}/approve", {**biz, "status": "approved"})
+    response = post(f"/api/enrollments/{enrollment_id}/{decision}", {**biz, "reason": "r", field: "approved"})
     assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
+    assert Enrollment.objects.get(pk=enrollment_id).status == "applied"
 
 
 def test_duplicate_enrollment_is_409(post: Post, biz: dict[str, str], setup: tuple[Program, Agent]) -> None:

@@ -8,11 +8,14 @@ database, with a real API key.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
@@ -53,10 +56,29 @@ def _aim(body: Any, tenant: CreatedWorkspace) -> None:
             _aim(item, tenant)
 
 
+@pytest.fixture
+def keep_test_connection() -> Iterator[None]:
+    """Stop the raw WSGI handler from closing the test's database connection after each request.
+
+    Django's handler closes a connection whose autocommit differs from its settings when a request
+    starts or finishes, and inside the test's transaction it always does; on PostgreSQL the next
+    query then fails (OperationalError, answered 503). Django's own test client disconnects the same
+    receivers around each request; this does it for the whole test.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
 @schema.parametrize()
 @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
-def test_every_operation_conforms_to_its_schema(case: Any, tenant: CreatedWorkspace) -> None:
+def test_every_operation_conforms_to_its_schema(case: Any, tenant: CreatedWorkspace,
+                                                keep_test_connection: None) -> None:
     """No 5xx, and every response matches the documented status, content type and schema."""
     _aim(case.body, tenant)
     case.call_and_validate(headers={"Authorization": f"Bearer {tenant.api_key.secret}"}, checks=CHECKS)

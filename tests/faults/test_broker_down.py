@@ -17,7 +17,7 @@ import pytest
 
 from ingestion import projections
 from ingestion.models import Event
-from ingestion.store import store_head
+from ingestion.store import event_append_many, store_head
 from ingestion.workspaces import CreatedWorkspace
 from tests.testapp.models import ProjectedEvent
 from tests.testapp.projectors import DEPENDENT, RECORDER
@@ -25,6 +25,7 @@ from tests.testapp.support import (
     Driver,
     RedisServer,
     http,
+    new_event,
     production_env,
     running,
     start_celery_worker,
@@ -139,3 +140,56 @@ def test_worker_holding_an_unacknowledged_task_survives_redis_going_away(
             assert "unacknowledged message(s) stay in Redis" in log
     finally:
         redis_server.stop()
+
+
+def test_worker_acking_a_task_that_finished_while_redis_was_down_keeps_consuming(
+    transactional_db: None, tenant: CreatedWorkspace, recorder: Any, dependent: Any, no_wakeups: None,
+    tmp_path: Path, logs_dir: Path,
+) -> None:
+    """A projection task is held inside its batch (a gate file) until Redis has stopped; it then
+    finishes while the broker is down, so its late ack waits for the connection. When Redis is
+    back, that ack goes to the old, closed channel: the worker must log it and keep running (not
+    die with "Unrecoverable error"), and a later wake-up is consumed and projected."""
+    from refairn.celery import app as celery_app
+
+    def wake() -> None:
+        with celery_app.connection_for_write(url=redis_server.url) as conn:
+            celery_app.send_task("ingestion.tasks.run_projections", connection=conn)
+
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    gate = tmp_path / "gate"
+    worker = start_celery_worker(redis_server.url, logs_dir / "worker.log", REFAIRN_TEST_PROJECTOR_GATE=str(gate))
+    try:
+        with running(worker):
+            wait_for_worker_ready(worker)
+            event_append_many([new_event(tenant.workspace.id, f"held-{i}") for i in range(3)])
+            wake()
+            wait_until(lambda: "received" in worker.output(), timeout=30, message="the worker to take the task")
+
+            redis_server.stop()
+            wait_until(lambda: "Cannot connect to redis" in worker.output() or not worker.alive(), timeout=30,
+                       message="the worker to notice the broker is gone")
+            assert projections.checkpoint_position(RECORDER) == 0, "the task was not held until Redis stopped"
+            gate.touch()  # the held task finishes now, while the broker is down
+            wait_until(lambda: "succeeded" in worker.output() or not worker.alive(), timeout=60,
+                       message="the held task to finish")
+            assert _caught_up()
+
+            redis_server.start()
+            wait_until(lambda: worker.output().count("Connected to redis") >= 2 or not worker.alive(), timeout=60,
+                       message="the worker to reconnect")
+            event_append_many([new_event(tenant.workspace.id, f"after-{i}") for i in range(3)])
+            wake()
+            try:
+                wait_until(lambda: _caught_up() or not worker.alive(), timeout=60, message="the next wake-up")
+            finally:
+                log = worker.output()
+            assert worker.alive(), log[-4000:]
+            assert _caught_up()
+    finally:
+        redis_server.stop()
+
+    assert "Unrecoverable error" not in log
+    stored = Counter(Event.objects.values_list("position", flat=True))
+    assert Counter(ProjectedEvent.objects.filter(projector=RECORDER).values_list("position", flat=True)) == stored

@@ -29,7 +29,9 @@ from tests.testapp.support import (
     stripe_delivery,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# A load thread that dies on an unexpected exception would silently stop sending: fail instead.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow,
+              pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")]
 
 SECRET = "whsec_fault8_0123456789abcdef0123456789abcdef"
 

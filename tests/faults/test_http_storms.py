@@ -32,7 +32,9 @@ from tests.testapp.support import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# A load thread that dies on an unexpected exception would silently stop sending: fail instead.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow,
+              pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")]
 
 SECRET = "whsec_storm_0123456789abcdef0123456789abcdef"
 

@@ -67,3 +67,28 @@ def test_worker_projects_an_event_woken_through_the_broker(
     assert (row.event_id, row.amount) == (appended.event_id, 42)
     assert projections.checkpoint_position(RECORDER) == appended.position
     assert "ingestion.tasks.run_projections" in worker.output()
+
+
+@pytest.mark.parametrize("method", ["ack", "reject"])
+def test_acking_through_a_closed_broker_channel_is_skipped_not_fatal(
+    method: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """kombu 5.7 acks (or rejects) a task that ran across a broker outage through its old channel,
+    whose transport is gone: unguarded that raises AttributeError and kills the worker
+    ("Unrecoverable error"); refairn.celery skips it with a warning (the message is redelivered)."""
+    from kombu.transport import redis as kombu_redis
+
+    channel = kombu_redis.Channel.__new__(kombu_redis.Channel)
+    # What Channel.close() leaves behind: no transport, no pool, not polling.
+    channel.connection, channel._pool, channel._in_poll = None, None, False
+    qos = kombu_redis.QoS.__new__(kombu_redis.QoS)
+    qos.channel = channel
+    qos._delivered = {"tag-1": object()}
+    guarded = getattr(kombu_redis.QoS, method)
+
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'client'"):
+        guarded.__wrapped__(qos, "tag-1")
+    guarded(qos, "tag-1")
+
+    assert qos._delivered == {}
+    assert f"its {method} is skipped" in caplog.text

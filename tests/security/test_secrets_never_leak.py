@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
-from ingestion.models import Delivery
+from ingestion.models import Delivery, Event
 from ingestion.workspaces import CreatedWorkspace, api_key_create, api_key_revoke, provider_secret_set, workspace_create
 from tests.testapp.support import stripe_delivery
 
@@ -136,3 +136,108 @@ def test_admin_pages_never_show_keys_or_provider_secrets(tenant: CreatedWorkspac
         html = response.content.decode()
         assert tenant.api_key.secret not in html, page
         assert PROVIDER_SECRET not in html, page
+
+
+# --- every provider, and the error reports of unexpected failures --------------------------------
+
+FIXTURE = {"stripe": "invoice.paid__first", "paystack": "charge.success", "flutterwave": "charge.completed__v3",
+           "paddle": "transaction.completed", "lemonsqueezy": "order_created"}
+
+
+def _stored_text() -> str:
+    """Every delivery and event row as text (headers, bodies, raw): what the console can show."""
+    rows = list(Delivery.objects.values()) + list(Event.objects.values())
+    return json.dumps(rows, default=str)
+
+
+@pytest.mark.parametrize("provider", list(FIXTURE))
+def test_no_provider_secret_is_logged_answered_or_stored_for_any_delivery(
+    tenant: CreatedWorkspace, all_logs: pytest.LogCaptureFixture, provider: str,
+) -> None:
+    """For each provider, an accepted delivery and one signed with the wrong secret: the configured
+    secret is in no log record, no answer and no stored delivery or event (Flutterwave v3 sends the
+    secret itself in ``verif-hash``, so this also checks that header is never kept)."""
+    from tests.providers.signing import SECRETS, WRONG, post_fixture
+
+    secret = SECRETS[provider]
+    provider_secret_set(workspace=tenant.workspace, provider=provider, secret=secret)
+    client = Client()
+    accepted = post_fixture(client, provider, FIXTURE[provider], business_id=tenant.workspace.id)
+    refused = post_fixture(client, provider, FIXTURE[provider], business_id=tenant.workspace.id, secret=WRONG)
+
+    assert (accepted.status_code, refused.status_code) == (200, 400)
+    assert Event.objects.filter(source=provider).exists()
+    for response in (accepted, refused):
+        assert secret not in response.content.decode()
+    assert _leaks(secret, all_logs.records) == []
+    assert secret not in _stored_text()
+
+
+def _error_reports(records: list[logging.LogRecord]) -> list[str]:
+    """The error report Django's AdminEmailHandler mails for each logged 500 (its text body: the
+    request's headers and settings through the configured filter; HTML, with every frame's local
+    variables, is only mailed with ``include_html`` and shown with DEBUG, both off in production)."""
+    from django.views.debug import ExceptionReporter
+
+    reports = []
+    for record in records:
+        if record.name == "django.request" and record.exc_info and hasattr(record, "request"):
+            reporter = ExceptionReporter(record.request, *record.exc_info, is_email=True)
+            reports.append(reporter.get_traceback_text())
+    assert reports, "no 500 was logged: the failure was not exercised"
+    assert all("META:" in report for report in reports)  # the request's headers are part of the report
+    return reports
+
+
+class Boom(RuntimeError):
+    """An unexpected failure deep in request handling."""
+
+
+def test_a_webhook_that_fails_unexpectedly_leaks_no_secret_in_its_answer_logs_or_error_report(
+    tenant: CreatedWorkspace, all_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Flutterwave v3 delivery (whose ``verif-hash`` header IS the secret) that hits an unexpected
+    error after verification: the 500 answer, the logs and the error report mailed to ADMINS do not
+    contain the secret (Django's own filter hides ``Authorization`` and ``*SIGNATURE*`` headers
+    but not ``Verif-Hash``)."""
+    from ingestion import webhooks
+    from tests.providers.signing import SECRETS, post_fixture
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise Boom("normalising failed")
+
+    monkeypatch.setattr(webhooks, "_process", boom)
+    secret = SECRETS["flutterwave"]
+    provider_secret_set(workspace=tenant.workspace, provider="flutterwave", secret=secret)
+    response = post_fixture(Client(raise_request_exception=False), "flutterwave", FIXTURE["flutterwave"],
+                            business_id=tenant.workspace.id)
+
+    assert response.status_code == 500
+    assert secret not in response.content.decode()
+    assert _leaks(secret, all_logs.records) == []
+    for report in _error_reports(all_logs.records):
+        assert secret not in report
+
+
+def test_an_api_request_that_fails_unexpectedly_leaks_no_key_in_its_answer_logs_or_error_report(
+    tenant: CreatedWorkspace, all_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An API event whose append fails unexpectedly: the 500 answer, the logs and the error report
+    mailed to ADMINS do not contain the API key sent in ``Authorization``."""
+    from ingestion import api
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise Boom("append failed")
+
+    monkeypatch.setattr(api, "event_append", boom)
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tenant.api_key.secret}")
+    response = client.post("/api/events/customer-created", {
+        "businessId": tenant.workspace.id, "productId": tenant.product.id, "email": "a@b.co"}, format="json")
+
+    assert response.status_code == 500
+    secret = tenant.api_key.secret
+    assert secret not in response.content.decode()
+    assert _leaks(secret, all_logs.records) == []
+    for report in _error_reports(all_logs.records):
+        assert secret not in report

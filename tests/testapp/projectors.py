@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from django.conf import settings
 
@@ -18,6 +19,7 @@ from .models import ProjectedEvent
 
 RECORDER = "test_recorder"
 DEPENDENT = "test_dependent"
+GATE_TIMEOUT = 120.0
 
 
 class ProjectorFailure(RuntimeError):
@@ -32,12 +34,19 @@ class RecordingProjector(Projector):
     def __init__(self) -> None:
         self.fail_at_position: int | None = None
         self.sleep_per_event: float = float(getattr(settings, "REFAIRN_TEST_PROJECTOR_SLEEP", 0.0))
+        # A file path: each event waits (at most GATE_TIMEOUT s) until the file exists, so a test
+        # can hold a worker's task inside a batch for exactly as long as it needs.
+        self.gate: str = getattr(settings, "REFAIRN_TEST_PROJECTOR_GATE", "")
 
     def apply(self, event: Event) -> None:
         if self.fail_at_position is not None and event.position == self.fail_at_position:
             raise ProjectorFailure(f"{self.name} fails on purpose at position {event.position}")
         if self.sleep_per_event:
             time.sleep(self.sleep_per_event)
+        if self.gate:
+            deadline = time.monotonic() + GATE_TIMEOUT
+            while not Path(self.gate).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
         ProjectedEvent.objects.create(
             projector=self.name, position=event.position, event_id=event.event_id,
             workspace_id=event.workspace_id, type=event.type, amount=int(event.data.get("amount", 0)),

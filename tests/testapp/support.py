@@ -275,11 +275,13 @@ class TcpProxy:
                 self._sockets.discard(b)
 
 
-def start_gunicorn(env: dict[str, str], log: Path, *, workers: int = 2, threads: int = 1) -> tuple[Process, str]:
+def start_gunicorn(env: dict[str, str], log: Path, *, workers: int = 2, threads: int = 1,
+                   extra_args: list[str] | None = None) -> tuple[Process, str]:
     """Start gunicorn on a free port with ``env``; return it and its base URL once it answers."""
     port = free_port()
     args = [_bin("gunicorn"), "refairn.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-            "--threads", str(threads), "--graceful-timeout", "2", "--timeout", "30", "--access-logfile", "-"]
+            "--threads", str(threads), "--graceful-timeout", "2", "--timeout", "30", "--access-logfile", "-",
+            *(extra_args or [])]
     process = Process(args, env, log)
     base = f"http://127.0.0.1:{port}"
     import urllib.request
@@ -397,7 +399,8 @@ def wait_for_worker_ready(worker: Process, timeout: float = 60) -> None:
 def http(base: str, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
          raw: bytes | None = None, timeout: float = 15) -> tuple[int, Any, float]:
     """One HTTP request (new connection); returns (status, JSON body or text, seconds taken).
-    A refused or broken connection is status 0, so callers can count it as "not answered"."""
+    A refused or broken connection, or an answer cut off half-way (a worker killed while writing
+    it: ``IncompleteRead``), is status 0, so callers can count it as "not answered"."""
     import http.client
     import json
     from urllib.parse import urlsplit
@@ -412,7 +415,7 @@ def http(base: str, method: str, path: str, body: Any = None, *, headers: dict[s
         response = conn.getresponse()
         payload = response.read()
         status = response.status
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:
         return 0, f"{type(exc).__name__}: {exc}", time.monotonic() - started
     finally:
         conn.close()

@@ -14,4 +14,6 @@ class Command(BaseCommand):
         self.stdout.write(f"  API key    : {info.api_key}")
         self.stdout.write(f"  admin      : http://127.0.0.1:8000/admin/  user {info.admin_user}"
                           f"  password {info.admin_password}")
+        for username, password in info.agent_logins:
+            self.stdout.write(f"  agent      : http://127.0.0.1:8000/agent/  user {username}  password {password}")
         self.stdout.write("  API docs   : http://127.0.0.1:8000/api/docs/")
