@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -205,22 +205,19 @@ def _store(provider: Provider, delivery: Delivery, normalised: Normalised, *, in
     delivery.verdict = Delivery.Verdict.IGNORED if only_ignored else Delivery.Verdict.ACCEPTED
     delivery.event_ids = [new.event_id for new in news]
     delivery.error = ""
-    # One transaction, one commit (see the module docstring). The delivery row goes in before
-    # event_append_many takes the append lock, so the lock is held only for the events' insert
-    # and the commit; the row is corrected afterwards only when some events already existed.
-    with transaction.atomic():
-        if insert:
-            _insert_delivery(delivery)
-        results = event_append_many(news)
-        created = sum(1 for r in results if r.created)
-        if created < len(results):
-            delivery.event_ids = [r.event_id for r in results]
-            if created == 0:
-                # A redelivery (or a re-normalisation that matched everything already stored).
-                keep = not insert and previous in (Delivery.Verdict.ACCEPTED, Delivery.Verdict.IGNORED)
-                delivery.verdict = previous if keep else Delivery.Verdict.DUPLICATE
-        if not insert or created < len(results):
-            _update_delivery(delivery)
+    # The delivery row and the events commit together, in one transaction (on PostgreSQL in one
+    # round trip, see ``event_append_many``). The row is corrected afterwards only when some
+    # events already existed (a redelivery) or when it was stored before (a re-normalisation).
+    results = event_append_many(news, before=[_delivery_insert(delivery)] if insert else [])
+    created = sum(1 for r in results if r.created)
+    if created < len(results):
+        delivery.event_ids = [r.event_id for r in results]
+        if created == 0:
+            # A redelivery (or a re-normalisation that matched everything already stored).
+            keep = not insert and previous in (Delivery.Verdict.ACCEPTED, Delivery.Verdict.IGNORED)
+            delivery.verdict = previous if keep else Delivery.Verdict.DUPLICATE
+    if not insert or created < len(results):
+        _update_delivery(delivery)
     if only_ignored and created:
         logger.info("provider event ignored", extra={
             "provider": provider.name, "event_type": normalised.provider_type, "delivery_id": delivery.id})
@@ -271,14 +268,19 @@ def active_secrets(*, workspace_id: str, provider: str) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _insert_delivery(delivery: Delivery) -> None:
-    """INSERT the delivery row with the ORM's own value adaptation, without a queryset."""
+def _delivery_insert(delivery: Delivery) -> tuple[str, list[Any]]:
+    """The INSERT of the delivery row, with the ORM's own value adaptation, without a queryset."""
     fields = Delivery._meta.concrete_fields
     values = [f.get_db_prep_save(f.pre_save(delivery, True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(_sql()["insert"], values)
     delivery._state.adding = False
     delivery._state.db = connection.alias
+    return _sql()["insert"], values
+
+
+def _insert_delivery(delivery: Delivery) -> None:
+    sql, values = _delivery_insert(delivery)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
 
 
 def _update_delivery(delivery: Delivery) -> None:

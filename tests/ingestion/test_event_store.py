@@ -244,3 +244,33 @@ def test_reader_following_positions_never_misses_an_event(transactional_db: None
     seen, stored = _concurrent_appends_with_a_tailing_reader(tenant.workspace.id, writers=4, per_writer=60)
     assert len(stored) == 240
     assert stored - seen == set()
+
+
+@pytest.mark.postgres
+def test_an_append_outside_a_transaction_is_one_round_trip(transactional_db: None, tenant: CreatedWorkspace) -> None:
+    """On PostgreSQL, lock, insert and commit of an append travel as one message: the hot path's
+    cost is its round trips, and the implicit transaction still holds the lock until commit."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        result = event_append(new_event(tenant.workspace.id, "one-trip"))
+
+    assert result.created is True
+    assert len(queries) == 1
+    assert "pg_advisory_xact_lock" in queries[0]["sql"]
+    assert Event.objects.filter(position=result.position).exists()
+
+
+@pytest.mark.postgres
+def test_a_statement_sent_with_the_events_fails_or_commits_with_them(transactional_db: None,
+                                                                     tenant: CreatedWorkspace) -> None:
+    """A ``before`` statement (a webhook's delivery row) and the events share one transaction: when
+    it fails nothing of the events is stored, and the connection is usable afterwards."""
+    from django.db import ProgrammingError
+
+    with pytest.raises(ProgrammingError):
+        event_append_many([new_event(tenant.workspace.id, "with-a-bad-row")],
+                          before=[("INSERT INTO no_such_table VALUES (%s)", [1])])
+
+    assert not Event.objects.filter(source_event_id="with-a-bad-row").exists()
+    assert event_append(new_event(tenant.workspace.id, "after")).created is True
