@@ -169,6 +169,18 @@ def _new_code(agent: Agent) -> str:
     raise ConflictError("could not generate a free referral code; choose one")
 
 
+def _decision_terms(enrollment: Enrollment, decision: str) -> dict[str, Any]:
+    """The terms snapshot a decision event carries: never null (PRODUCT.md, Agents and programs).
+
+    Approval and removal carry the enrollment's own snapshot (taken at approval); a rejection
+    carries the program's terms at the moment of the decision, i.e. the terms that were refused.
+    The rejected enrollment row itself keeps ``terms`` null: it never ran under any terms.
+    """
+    if decision != "rejected" and enrollment.terms is not None:
+        return enrollment.terms
+    return program_terms(enrollment.program)
+
+
 def _decision_event(enrollment: Enrollment, decision: str, actor: str) -> None:
     event_append(NewEvent(
         workspace_id=enrollment.workspace_id,
@@ -183,7 +195,7 @@ def _decision_event(enrollment: Enrollment, decision: str, actor: str) -> None:
             "program_id": enrollment.program_id,
             "product_id": enrollment.program.product_id,
             "referral_code": enrollment.referral_code,
-            "terms": enrollment.terms,
+            "terms": _decision_terms(enrollment, decision),
             "reason": enrollment.reason,
         },
         actor=actor,

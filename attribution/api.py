@@ -41,14 +41,20 @@ def customer_json(customer: Customer) -> dict[str, Any]:
             "eventId": customer.attributed_event_id or None,
             "at": iso(customer.attributed_at),
             "clickId": customer.click_id or None,
+            "clickEventId": customer.click_event_id or None,
             "detail": customer.attribution_detail,
         } if attributed else None,
         "unattributedReason": None if attributed else (customer.unattributed_reason or None),
         "supportAgentId": customer.support_agent_id or None,
+        "supportEventId": customer.support_event_id or None,
         "firstPaymentAt": iso(customer.first_payment_at),
+        "firstPaymentEventId": customer.first_payment_event_id or None,
         "paymentsCount": customer.payments_count,
         "cancelledAt": iso(customer.cancelled_at),
+        "cancelledEventId": customer.cancelled_event_id or None,
+        "signupEventId": customer.signup_event_id or None,
         "createdAt": iso(customer.created_at),
+        "createdFromEventId": customer.created_event_id,
     }
 
 
@@ -59,6 +65,7 @@ class AttributionOut(serializers.Serializer):
     eventId = serializers.CharField(allow_null=True, help_text="The event that decided it.")
     at = serializers.DateTimeField(allow_null=True)
     clickId = serializers.CharField(allow_null=True, help_text="The visitor's first click, when credited.")
+    clickEventId = serializers.CharField(allow_null=True, help_text="The click.recorded event credited (evt_…).")
     detail = serializers.CharField(allow_blank=True)
 
 
@@ -77,20 +84,29 @@ class CustomerOut(serializers.Serializer):
     attribution = AttributionOut(allow_null=True)
     unattributedReason = serializers.ChoiceField(choices=Customer.Unattributed.choices, allow_null=True)
     supportAgentId = serializers.CharField(allow_null=True)
+    supportEventId = serializers.CharField(allow_null=True, help_text="The support.assigned event of supportAgentId.")
     firstPaymentAt = serializers.DateTimeField(allow_null=True)
+    firstPaymentEventId = serializers.CharField(allow_null=True,
+                                                help_text="The payment.succeeded event of firstPaymentAt.")
     paymentsCount = serializers.IntegerField()
     cancelledAt = serializers.DateTimeField(allow_null=True)
+    cancelledEventId = serializers.CharField(allow_null=True, help_text="The subscription.cancelled event.")
+    signupEventId = serializers.CharField(allow_null=True, help_text="The customer.created event (null for a "
+                                          "customer first named by a payment).")
     createdAt = serializers.DateTimeField()
+    createdFromEventId = serializers.CharField(help_text="The first event that named this customer (evt_…).")
 
 
 _CUSTOMER_EXAMPLE = {
     "customerId": "cus_…", "businessId": "biz_…", "customerRef": "user_4812", "email": "jane@example.com",
     "name": "Jane Doe", "productId": "prod_…", "status": "customer", "agentId": "agt_…", "enrollmentId": "enr_…",
     "programId": "prog_…", "referralCode": "JANE2024",
-    "attribution": {"via": "code", "eventId": "evt_…", "at": "2024-05-01T12:00:00Z", "clickId": None,
-                    "detail": "code JANE2024 given at signup"},
-    "unattributedReason": None, "supportAgentId": None, "firstPaymentAt": "2024-05-01T12:05:00Z",
-    "paymentsCount": 1, "cancelledAt": None, "createdAt": "2024-05-01T12:00:00Z",
+    "attribution": {"via": "code", "eventId": "evt_7a…", "at": "2024-05-01T12:00:00Z", "clickId": None,
+                    "clickEventId": None, "detail": "code JANE2024 given at signup"},
+    "unattributedReason": None, "supportAgentId": None, "supportEventId": None,
+    "firstPaymentAt": "2024-05-01T12:05:00Z", "firstPaymentEventId": "evt_7b…", "paymentsCount": 1,
+    "cancelledAt": None, "cancelledEventId": None, "signupEventId": "evt_7a…", "createdAt": "2024-05-01T12:00:00Z",
+    "createdFromEventId": "evt_7a…",
 }
 
 

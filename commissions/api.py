@@ -423,6 +423,13 @@ class CommissionExplainView(APIView):
         return Response(body)
 
 
+def _refuse_unknown_fields(body: dict[str, Any], allowed: set[str]) -> None:
+    """A misspelt field ("referance") must not be silently dropped from an operator's write: 400 naming it."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise invalid(f"unknown field {unknown[0]}", unknown[0])
+
+
 class CommissionVoidView(APIView):
     """``POST /api/commissions/<id>/void``."""
 
@@ -442,6 +449,7 @@ class CommissionVoidView(APIView):
     def post(self, request: Request, commission_id: str) -> Response:
         body = read_json_object(request)
         require_business_id(request, body)
+        _refuse_unknown_fields(body, {"businessId", "reason"})
         reason = body.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise invalid("reason is required", "reason")
@@ -529,9 +537,7 @@ class PayoutListCreateView(APIView):
     def post(self, request: Request) -> Response:
         body = read_json_object(request)
         require_business_id(request, body)
-        unknown = set(body) - {"businessId", "agentId", "currency", "cutoff"}
-        if unknown:
-            raise invalid(f"unknown field {sorted(unknown)[0]}", sorted(unknown)[0])
+        _refuse_unknown_fields(body, {"businessId", "agentId", "currency", "cutoff"})
         agent_id = body.get("agentId")
         if not isinstance(agent_id, str) or not agent_id:
             raise invalid("agentId is required", "agentId")
@@ -599,6 +605,7 @@ class PayoutConfirmView(APIView):
     def post(self, request: Request, payout_id: str) -> Response:
         body = read_json_object(request)
         require_business_id(request, body)
+        _refuse_unknown_fields(body, {"businessId", "reference"})
         reference = body.get("reference")
         if not isinstance(reference, str) or not reference.strip():
             raise invalid("reference is required", "reference")

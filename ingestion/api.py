@@ -113,7 +113,7 @@ def _doc_field(field: Any) -> serializers.Field:
 
         return serializers.ChoiceField(choices=list(PROVIDERS), **options)
     if kind == "code":
-        return serializers.RegexField(r"^[A-Za-z0-9]{1,64}$", **options)
+        return serializers.CharField(max_length=200, **options)
     return serializers.CharField(max_length=200 if kind == "id" else 500, **options)
 
 

@@ -32,6 +32,8 @@ from .workspaces import PROVIDERS
 
 SOURCE = "api"
 MAX_ID = 200
+# A referral code as given (trimmed) may be any printable text up to this long; longer is a mistake.
+MAX_CODE = 200
 # A caller's clock may run a little ahead; an event from further in the future is a mistake.
 MAX_FUTURE = timedelta(days=1)
 
@@ -183,10 +185,14 @@ def _check(field: Field, value: Any, prefix: str) -> Any:
             raise invalid(f"{name} must be one of {', '.join(PROVIDERS)}", name)
         return text
     if kind == "code":
-        code = text.upper()
-        if len(code) > 64 or not code.isalnum() or not code.isascii():
-            raise invalid(f"{name} must be letters and digits", name)
-        return code
+        # Evidence, not a lookup key: a code no enrollment could have ("SUMMER-24", a long one) is
+        # still stored, so the projector records the customer as unattributed with "unknown code"
+        # instead of the signup being lost to a 400 (PRODUCT.md, Attribution).
+        if len(text) > MAX_CODE:
+            raise invalid(f"{name} is longer than {MAX_CODE} characters", name)
+        if not text.isprintable():
+            raise invalid(f"{name} must be printable characters", name)
+        return text.upper()
     limit = MAX_ID if kind == "id" else 500
     if len(text) > limit:
         raise invalid(f"{name} is longer than {limit} characters", name)

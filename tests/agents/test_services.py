@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -18,8 +20,10 @@ from agents.services import (
     program_create,
     program_update,
 )
+from agents.terms import program_terms
+from attribution.models import AttributionRefusal, ReferralCode
 from ingestion.errors import ApplicationError, ConflictError
-from ingestion.models import Event
+from ingestion.models import Event, ProjectionCheckpoint
 from tests.factories import AgentFactory, ProgramFactory, approved_enrollment
 
 pytestmark = pytest.mark.django_db
@@ -88,6 +92,40 @@ def test_removing_appends_the_event_and_deactivates_the_code(program):
     enrollment_remove(enrollment=enrollment, reason="fraud", actor="user:op")
     assert Event.objects.get(type="enrollment.removed").data["referral_code"] == "GONE"
     assert referral_code_active(program.workspace_id, "GONE") is False
+
+
+def test_a_rejection_event_carries_the_terms_that_were_refused(program: Program) -> None:
+    """Every decision event carries a terms snapshot: a rejection records the program's terms at that
+    moment (what the agent was refused), while the rejected enrollment itself keeps no terms."""
+    enrollment = enrollment_apply(agent=AgentFactory(workspace=program.workspace), program=program)
+    program_update(program=program, referral_value=Decimal("35"))
+    enrollment_reject(enrollment=enrollment, reason="not a fit", actor="user:op")
+    event = Event.objects.get(type="enrollment.rejected")
+    assert event.data["terms"] == program_terms(Program.objects.get(pk=program.pk))
+    assert event.data["terms"]["referral"] == {"type": "percent", "percent": "35"}
+    assert Enrollment.objects.get(pk=enrollment.pk).terms is None
+
+
+def test_a_removal_event_carries_the_approval_snapshot_not_the_programs_current_terms(program: Program) -> None:
+    """A removal's terms are the enrollment's own snapshot, even after the program's terms changed."""
+    enrollment = approved_enrollment(program=program, code="SNAP")
+    snapshot = dict(enrollment.terms)
+    program_update(program=program, referral_value=Decimal("35"))
+    enrollment_remove(enrollment=enrollment, reason="contract ended", actor="user:op")
+    terms = Event.objects.get(type="enrollment.removed").data["terms"]
+    assert terms == snapshot
+    assert terms != program_terms(Program.objects.get(pk=program.pk))
+
+
+def test_projections_accept_a_rejection_carrying_terms(program: Program, project: Callable[[], Any]) -> None:
+    """The projectors read terms only from approvals: a rejection with terms creates no code and no refusal."""
+    enrollment = enrollment_apply(agent=AgentFactory(workspace=program.workspace), program=program)
+    enrollment_reject(enrollment=enrollment, reason="not a fit")
+    project()
+    assert not ReferralCode.objects.exists()
+    assert not AttributionRefusal.objects.exists()
+    assert ProjectionCheckpoint.objects.get(name="attribution").position == Event.objects.get(
+        type="enrollment.rejected").position
 
 
 def test_only_applied_enrollments_can_be_approved_or_rejected(program):

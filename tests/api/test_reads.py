@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from ingestion.store import NewEvent, event_append_many
+from ingestion.store import NewEvent, event_append, event_append_many
 from ingestion.workspaces import CreatedWorkspace
 from refairn.pagination import MAX_LIMIT
 from tests.api.conftest import Post
@@ -166,6 +167,37 @@ def test_unattributed_customer_says_why(api: APIClient, attributed: dict[str, st
     assert customer["agentId"] is None
     assert customer["attribution"] is None
     assert customer["unattributedReason"] == "no_referral"
+
+
+def test_a_referred_customer_names_the_events_behind_its_attribution(
+        api: APIClient, tenant: CreatedWorkspace, event: Post, project: Callable[[], Any]) -> None:
+    """The answer to "why is this customer that agent's?" names the real events: the credited click,
+    the signup that decided it, the first payment, the support assignment and the cancellation."""
+    program = ProgramFactory(product=tenant.product, workspace=tenant.workspace)
+    enrollment = approved_enrollment(program=program, code="WHY1")
+    now = timezone.now()
+    clicked = event_append(NewEvent(
+        workspace_id=tenant.workspace.id, source="link", source_event_id="clk_why000000001", type="click.recorded",
+        occurred_at=now - timedelta(days=1), data={
+            "click_id": "clk_why000000001", "referral_code": "WHY1", "landing_url": "https://app.acme.test/",
+            "ip_hash": "0" * 64, "user_agent": "test", "first_click_id": "clk_why000000001"}))
+    signup = event("customer-created", customerId="why", email="why@example.com", clickId="clk_why000000001")
+    paid = event("payment-succeeded", paymentId="pi_why", customerId="why", amount="10.00", currency="USD")
+    supported = event("support-assigned", customerId="why", agentId=enrollment.agent_id)
+    cancelled = event("subscription-cancelled", customerId="why")
+    for response in (signup, paid, supported, cancelled):
+        assert response.status_code == 200, response.content
+    project()
+    customer = api.get("/api/customers", {"email": "why@example.com"}).json()["data"][0]
+    signup_id = signup.json()["eventId"]
+    assert customer["agentId"] == enrollment.agent_id
+    assert (customer["signupEventId"], customer["createdFromEventId"]) == (signup_id, signup_id)
+    assert customer["attribution"]["eventId"] == signup_id
+    assert (customer["attribution"]["clickId"], customer["attribution"]["clickEventId"]) == (
+        "clk_why000000001", clicked.event_id)
+    assert customer["firstPaymentEventId"] == paid.json()["eventId"]
+    assert customer["supportEventId"] == supported.json()["eventId"]
+    assert customer["cancelledEventId"] == cancelled.json()["eventId"]
 
 
 def test_customer_detail(api: APIClient, attributed: dict[str, str]) -> None:

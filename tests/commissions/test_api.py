@@ -8,8 +8,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from agents.models import Agent
 from commissions.models import LedgerEntry, Payout
 from ingestion.models import Event
+from ingestion.workspaces import CreatedWorkspace
 from tests.factories import AgentFactory
 
 from .support import decide, pay, refund, run_ledger, terms
@@ -284,6 +286,28 @@ def test_void_appends_a_reversal(api, tenant, ledger) -> None:
 
 
 @pytest.mark.smoke
+def test_payout_confirm_refuses_an_unknown_field(api: APIClient, tenant: CreatedWorkspace,
+                                                 ledger: dict[str, LedgerEntry], agent: Agent) -> None:
+    """A misspelt field ("referance") is a 400 naming it, not silently ignored, and nothing is confirmed."""
+    payout = api.post("/api/payouts", body(tenant, agentId=agent.id, currency="USD"), format="json").json()
+    response = api.post(f"/api/payouts/{payout['payoutId']}/confirm",
+                        body(tenant, reference="wire-1", referance="wire-1"), format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]["field"] == "referance"
+    assert not Event.objects.filter(type="payout.confirmed").exists()
+
+
+def test_commission_void_refuses_an_unknown_field(api: APIClient, tenant: CreatedWorkspace,
+                                                  ledger: dict[str, LedgerEntry]) -> None:
+    """An unexpected field on a void (e.g. "amount", as if a partial void existed) is a 400 naming it."""
+    entry = ledger["pi_1"]
+    response = api.post(f"/api/commissions/{entry.id}/void", body(tenant, reason="duplicate", amount="1.00"),
+                        format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]["field"] == "amount"
+    assert not Event.objects.filter(type="commission.voided").exists()
+
+
 def test_explain_returns_the_trail(api, tenant, ledger) -> None:
     """Explain gives the payment event, the decision, the formula and later events (a refund)."""
     ws = tenant.workspace.id
