@@ -3,6 +3,14 @@
 Nothing here writes a ledger row: voiding, creating and confirming payouts append operator events
 through ``commissions.services`` (the same functions the API calls), and the projector does the
 rest. Operators see only their workspaces' rows (``WorkspaceScopedAdmin``).
+
+The admins are read-only (``has_change_permission`` is False whatever the user's permissions), so
+the two actions that move money ask for a Django permission of their own: voiding needs
+``commissions.change_ledgerentry`` (it changes what an entry is worth) and confirming a payout
+needs ``commissions.change_payout`` (it changes the payout's state to "the money has left";
+creating one needs ``add_payout``, so the two can be given to different people). A staff user who
+may only view these changelists is not offered the actions, and a forged POST of one is refused
+by the admin like any unknown action. Superusers have every permission.
 """
 
 from __future__ import annotations
@@ -136,7 +144,11 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     def explain(self, obj: LedgerEntry) -> SafeString:
         return explain_html(selectors.commission_explain(workspace_id=obj.workspace_id, entry=obj))
 
-    @admin.action(description="Void the selected commissions (with a reason)")
+    def has_void_permission(self, request: HttpRequest) -> bool:
+        """Voiding appends reversals: it needs the change permission on ledger entries."""
+        return request.user.has_perm("commissions.change_ledgerentry")
+
+    @admin.action(description="Void the selected commissions (with a reason)", permissions=["void"])
     def void_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         if "apply" in request.POST:
             form = VoidForm(request.POST)
@@ -232,7 +244,11 @@ class PayoutAdmin(WorkspaceScopedAdmin):
             "opts": self.model._meta,
         })
 
-    @admin.action(description="Confirm the selected payouts (with a reference)")
+    def has_confirm_permission(self, request: HttpRequest) -> bool:
+        """Confirming says the money has left: it needs the change permission on payouts."""
+        return request.user.has_perm("commissions.change_payout")
+
+    @admin.action(description="Confirm the selected payouts (with a reference)", permissions=["confirm"])
     def confirm_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         if "apply" in request.POST:
             form = ConfirmForm(request.POST)

@@ -13,6 +13,7 @@ clock the hold runs on and the clock ``asOf`` reads use.
 from django.db import models
 
 from ingestion.models import Workspace
+from ingestion.money import from_minor
 
 
 class LedgerEntry(models.Model):
@@ -78,7 +79,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.kind} {self.amount} {self.currency}"
+        return f"{self.id} {self.kind} {from_minor(self.amount, self.currency)} {self.currency}"
 
 
 class LedgerPayment(models.Model):
@@ -193,7 +194,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency} ({self.status})"
+        return f"{self.id} {from_minor(self.amount, self.currency)} {self.currency} ({self.status})"
 
 
 class PayoutLine(models.Model):

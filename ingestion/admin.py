@@ -187,7 +187,15 @@ class DeliveryAdmin(ReadOnlyAdmin):
     actions = ["renormalise"]
     show_full_result_count = False
 
-    @admin.action(description="Re-normalise the selected deliveries (already stored events are not duplicated)")
+    def has_renormalise_permission(self, request: HttpRequest) -> bool:
+        """Re-normalising can append payments and refunds: it needs the change permission on deliveries.
+
+        (This admin is read-only whatever the permission: ``change_delivery`` unlocks only this action.)
+        """
+        return request.user.has_perm("ingestion.change_delivery")
+
+    @admin.action(description="Re-normalise the selected deliveries (already stored events are not duplicated)",
+                  permissions=["renormalise"])
     def renormalise(self, request: HttpRequest, queryset: object) -> None:
         from .errors import ApplicationError
         from .webhooks import delivery_renormalise

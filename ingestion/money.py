@@ -1,7 +1,8 @@
 """Money as integer minor units plus an ISO 4217 code, never floats.
 
-The exponent table is ISO 4217's (a test checks it against the ``iso4217`` package so it cannot
-drift), with a per-provider override map for providers whose units deviate from ISO.
+The exponent table is ISO 4217's (tests/ingestion/test_money.py checks it against the ``iso4217``
+package so it cannot drift), with a per-provider override map for providers whose units deviate
+from ISO.
 """
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation

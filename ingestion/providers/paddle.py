@@ -157,9 +157,20 @@ def transaction_completed(env: Envelope) -> list[Canonical]:
 
 
 def adjustment(env: Envelope) -> list[Canonical]:
-    """Refunds count only once ``approved``; chargebacks hold the payment until reversed.
+    """Refunds count only once ``approved``; an approved chargeback is a lost dispute.
 
-    ``chargeback`` (money taken back) opens a dispute, ``chargeback_reverse`` closes it as won;
+    PROVIDERS.md §4.1: a ``chargeback`` adjustment is created already ``approved`` (the money has
+    left) and Paddle sends no later "lost" notification, so it is the dispute's outcome, ``lost``:
+    the payment's commissions are reversed in full. Mapping it to an *opened* dispute left them
+    on hold for ever.
+
+    ``chargeback_reverse`` (Paddle won the chargeback back) is mapped as before, to ``won`` on the
+    same dispute. The ledger keeps a dispute's first outcome (commissions/domain.py): after a
+    ``lost`` it records the ``won`` in the entry's history as ignored and the reversal stands; a
+    reversal cannot be undone by a later win, so an operator who wants the agent paid again does
+    it by hand. If the reverse is stored first (Paddle does not order notifications), the dispute
+    is won and the chargeback that follows is ignored: the commission stands, as the money did.
+
     ``chargeback_warning`` moves no money and ``credit`` is not a refund of a payment.
     """
     data = _data(env)
@@ -185,7 +196,7 @@ def adjustment(env: Envelope) -> list[Canonical]:
         "currency": code,
         "provider": NAME,
     })
-    disputed["outcome"] = None if action == "chargeback" else "won"
+    disputed["outcome"] = "lost" if action == "chargeback" else "won"
     return [Canonical("payment.disputed", disputed)]
 
 

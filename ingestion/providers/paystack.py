@@ -172,12 +172,15 @@ _RESOLUTIONS = {"merchant-accepted": "lost", "auto-accepted": "lost", "declined"
 
 
 def _dispute(env: Envelope, outcome: str | None) -> list[Canonical]:
+    """The disputed amount is ``data.refund_amount`` (PROVIDERS.md §2.3), which may be less than
+    the transaction; only when it is absent or null does the transaction's amount stand in."""
     data = _data(env)
     code = currency(data.get("currency") or dig(data, "transaction.currency"))
+    path = "refund_amount" if data.get("refund_amount") is not None else "transaction.amount"
     data_out = compact({
         "payment_ref": text(require(data, "transaction.reference")),
         "dispute_ref": text(require(data, "id")),
-        "amount": _amount(dig(data, "transaction.amount"), code, "data.transaction.amount"),
+        "amount": _amount(dig(data, path), code, f"data.{path}"),
         "currency": code,
         "provider": NAME,
     })

@@ -38,6 +38,11 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+            # Under Playwright's loop the test's ORM calls can open a second connection that the
+            # test database teardown does not know about; close it so PostgreSQL can drop the db.
+            from django.db import connections
+
+            connections.close_all()
 
 
 @pytest.fixture

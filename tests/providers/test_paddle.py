@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from django.test import Client
+from django.utils import timezone
+
+from agents.models import Enrollment
+from commissions import selectors
+from commissions.models import LedgerEntry, LedgerTrail
+from ingestion.workspaces import CreatedWorkspace
+from tests.factories import ProgramFactory, approved_enrollment
 
 from .events import appended, at
 from .signing import post_fixture
 
 pytestmark = pytest.mark.django_db
+
+TXN = "txn_01hv8wptq8987qeep44cyrewp9"
+CHARGEBACK = {"payment_ref": TXN, "dispute_ref": f"chargeback:{TXN}", "amount": 4900, "currency": "USD",
+              "provider": "paddle"}
 
 
 def _post(client: Client, biz: str, *names: str) -> None:
@@ -76,15 +89,67 @@ def test_refund_counts_only_when_approved(client: Client, biz: str) -> None:
                                  "currency": "USD", "provider": "paddle"}
 
 
-def test_chargeback_opens_and_its_reverse_wins(client: Client, biz: str) -> None:
-    """A chargeback adjustment holds the payment; chargeback_reverse closes the dispute as won."""
-    _post(client, biz, "adjustment.created__chargeback", "adjustment.created__chargeback_reverse")
-    assert [e["data"] for e in appended(biz, "paddle")] == [
-        {"payment_ref": "txn_01hv8wptq8987qeep44cyrewp9", "dispute_ref": "chargeback:txn_01hv8wptq8987qeep44cyrewp9",
-         "amount": 4900, "currency": "USD", "provider": "paddle", "outcome": None},
-        {"payment_ref": "txn_01hv8wptq8987qeep44cyrewp9", "dispute_ref": "chargeback:txn_01hv8wptq8987qeep44cyrewp9",
-         "amount": 4900, "currency": "USD", "provider": "paddle", "outcome": "won"},
-    ]
+def test_approved_chargeback_is_a_lost_dispute(client: Client, biz: str) -> None:
+    """A chargeback adjustment arrives already approved (the money has left) and Paddle sends no
+    later "lost": it is the dispute's outcome, lost, not an opened dispute that would hold for ever."""
+    _post(client, biz, "adjustment.created__chargeback")
+    assert [(e["type"], e["data"]) for e in appended(biz, "paddle")] == [
+        ("payment.disputed", {**CHARGEBACK, "outcome": "lost"})]
+
+
+def test_chargeback_reverse_is_a_win_of_the_same_dispute(client: Client, biz: str) -> None:
+    """chargeback_reverse is a separate adjustment; the transaction id ties it to the chargeback's dispute."""
+    _post(client, biz, "adjustment.created__chargeback_reverse")
+    assert [(e["type"], e["data"]) for e in appended(biz, "paddle")] == [
+        ("payment.disputed", {**CHARGEBACK, "outcome": "won"})]
+
+
+# --- what the ledger does with them ------------------------------------------------------------------
+
+
+@pytest.fixture
+def enrollment(connected: CreatedWorkspace) -> Enrollment:
+    """An agent enrolled with PARTNER7, the code in the transaction fixture's custom_data (20 % referral)."""
+    return approved_enrollment(program=ProgramFactory(product=connected.product), code="PARTNER7")
+
+
+def _statuses(biz: str) -> list[tuple[str, int, str]]:
+    """(kind, amount, status now) of the transaction's ledger entries."""
+    entries, pairs = selectors.commission_list(workspace_id=biz, as_of=timezone.now())
+    return sorted((e.kind, e.amount, selectors.entry_status(e, pairs)) for e in entries.filter(payment_ref=TXN))
+
+
+def test_chargeback_reverses_the_commission_instead_of_holding_it(
+        client: Client, biz: str, project: Callable[[], object], enrollment: Enrollment) -> None:
+    """The 9.80 referral commission of a charged-back 49.00 transaction is reversed in full, never on_hold."""
+    _post(client, biz, "transaction.completed")
+    project()
+    assert [(k, a) for k, a, _ in _statuses(biz)] == [("referral", 980)]
+    _post(client, biz, "adjustment.created__chargeback")
+    project()
+    assert _statuses(biz) == [("referral", 980, "reversed"), ("reversal", -980, "reversed")]
+
+
+def test_chargeback_reverse_after_the_chargeback_leaves_the_reversal_standing(
+        client: Client, biz: str, project: Callable[[], object], enrollment: Enrollment) -> None:
+    """A dispute's first outcome is final in the ledger: the later win is kept in the trail as ignored."""
+    _post(client, biz, "transaction.completed", "adjustment.created__chargeback")
+    project()
+    _post(client, biz, "adjustment.created__chargeback_reverse")
+    project()
+    assert sum(LedgerEntry.objects.filter(payment_ref=TXN).values_list("amount", flat=True)) == 0
+    trail = LedgerTrail.objects.filter(payment_ref=TXN, type="payment.disputed")
+    effects = list(trail.values_list("effect", flat=True))
+    assert effects[-1] == f"ignored: dispute chargeback:{TXN} was already lost"
+
+
+def test_chargeback_reverse_stored_first_keeps_the_commission(
+        client: Client, biz: str, project: Callable[[], object], enrollment: Enrollment) -> None:
+    """Paddle does not order notifications: a reverse stored before its chargeback wins, and the commission stands."""
+    _post(client, biz, "transaction.completed", "adjustment.created__chargeback_reverse",
+          "adjustment.created__chargeback")
+    project()
+    assert [(k, a) for k, a, _ in _statuses(biz)] == [("referral", 980)]
 
 
 def test_subscription_canceled(client: Client, biz: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
 from .events import appended, at
-from .signing import post_fixture
+from .signing import SECRETS, dump, fixture_json, post_body, post_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +76,35 @@ def test_dispute_lifecycle(client: Client, biz: str, name: str, outcome: str | N
     assert event["type"] == "payment.disputed"
     assert event["data"] == {"payment_ref": "T8ZK3J0QXN", "dispute_ref": "358950", "amount": 500000,
                              "currency": "NGN", "provider": "paystack", "outcome": outcome}
+
+
+def _disputed_amount(client: Client, biz: str, payload: dict[str, Any]) -> int:
+    """Post a (changed) charge.dispute.create, signed, and return the disputed amount it normalised to."""
+    response = post_body(client, "paystack", dump(payload), business_id=biz, secret=SECRETS["paystack"])
+    assert response.status_code == 200, response.content
+    (event,) = appended(biz, "paystack")
+    assert (event["type"], event["data"]["currency"]) == ("payment.disputed", "NGN")
+    return event["data"]["amount"]
+
+
+def test_dispute_amount_is_the_refund_amount_not_the_transactions(client: Client, biz: str) -> None:
+    """PROVIDERS.md §2.3: the disputed amount is data.refund_amount, which can be less than the transaction."""
+    payload = fixture_json("paystack", "charge.dispute.create")
+    payload["data"]["refund_amount"] = 200000
+    assert payload["data"]["transaction"]["amount"] == 500000
+    assert _disputed_amount(client, biz, payload) == 200000
+
+
+@pytest.mark.parametrize("refund_amount", ["null", "absent"])
+def test_dispute_without_a_refund_amount_falls_back_to_the_transaction_amount(client: Client, biz: str,
+                                                                               refund_amount: str) -> None:
+    """A dispute whose refund_amount is null or missing is taken as disputing the whole transaction."""
+    payload = fixture_json("paystack", "charge.dispute.create")
+    if refund_amount == "null":
+        payload["data"]["refund_amount"] = None
+    else:
+        del payload["data"]["refund_amount"]
+    assert _disputed_amount(client, biz, payload) == 500000
 
 
 def test_dispute_events_dedupe_on_id_and_status(client: Client, biz: str) -> None:
