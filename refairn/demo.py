@@ -49,7 +49,7 @@ def seed_demo() -> DemoInfo:
         return DemoInfo(**{**json.loads(path.read_text()), "created": False})
     with transaction.atomic():
         created = workspace_create(name=DEMO_NAME, base_currency="USD", product_name="Demo App",
-                                   product_url="https://demo-app.example.com/signup")
+                                   product_url="https://demo-app.example.com/signup", live=False)
         password = os.environ.get("REFAIRN_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         user_model = get_user_model()
         admin = user_model.objects.filter(username="admin").first()
