@@ -188,6 +188,9 @@ def test_the_rate_per_key_is_shared_by_every_gunicorn_worker_through_redis(
                 if len(pids()) >= 2 and len(answers) > 2 * RATE:
                     break
             other_status = get(other.api_key.secret)
+            # gunicorn logs a request after answering it: wait for the line of this last one.
+            wait_until(lambda: len(ACCESS.findall(app.output())) >= len(answers) + 1, timeout=10,
+                       message="the access log to show the other key's request")
             log_text = app.output()
     finally:
         redis_server.stop()
