@@ -11,7 +11,10 @@ Decisions taken here where the product text is silent:
   A signup naming no click (or an unknown one) with a code is a hand-typed code: honoured while
   the enrollment is approved, with no window.
 - **Payment-only path.** A code in payment metadata attributes an unattributed customer only on the
-  customer's first payment; the window (when the payment also names a click) runs to that payment.
+  customer's first payment by business time (``payment_order``), whenever it arrives; the window
+  (when the payment also names a click) runs to that payment. Known limit: a code on a payment
+  that arrives first but is later superseded by an earlier-dated payment keeps its attribution
+  (first touch wins; decisions are never retracted).
 - **Product.** A code of a program for another product than the signup's product is refused.
 """
 
@@ -198,6 +201,10 @@ def choose_enrollment(candidates: list[CodeView], *, prefer_product: str) -> Cod
     return approved[0] if approved else None
 
 
-def parked_order(occurred_at: datetime, position: int) -> tuple[datetime, int]:
-    """Sort key of payments claimed by a late signup: business time, then store order."""
-    return (occurred_at, position)
+def payment_order(occurred_at: datetime, payment_ref: str) -> tuple[datetime, str]:
+    """Sort key of one customer's payments: business time, then ``payment_ref``.
+
+    Never the store position: the order (and so each payment's number, and which payment a late
+    signup or a metadata code treats as the first) must not depend on the order of arrival.
+    """
+    return (occurred_at, payment_ref)

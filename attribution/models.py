@@ -14,7 +14,11 @@ nothing else writes it. What each model means:
 - ``ProviderCustomerLink`` / ``SubscriptionLink``: a provider's customer id or a subscription id
   learned for a customer, so later payments and cancellations find it.
 - ``PaymentRecord``: every distinct payment (by ``payment_ref``) seen, attributed or not; the
-  operator's "unattributed payments" figure, and the parked payments a late signup claims.
+  operator's "unattributed payments" figure, and the parked payments a late signup claims. Its
+  ``sequence`` is the payment's number among its customer's payments in BUSINESS time
+  (``occurred_at``, then ``payment_ref``), kept up to date whatever order the payments arrive in;
+  ``alias_ref`` is the provider's/caller's own id of a natural-key payment (a CSV row) that was
+  later reported again with that id: refunds and disputes naming the alias find this payment.
 - ``AttributionRefusal``: an attribution attempt that was refused (self-referral, unknown code,
   inactive enrollment, window expired, refused reassignment, unusable event), for the operator.
 - ``PaymentAttribution``: THE contract with the commission ledger: one immutable row per
@@ -141,6 +145,8 @@ class Customer(models.Model):
     # Lifecycle.
     first_payment_at = models.DateTimeField(null=True, blank=True)
     first_payment_event_id = models.CharField(max_length=40, blank=True)
+    last_payment_at = models.DateTimeField(
+        null=True, blank=True, help_text="The latest payment (business time): a later one needs no re-sequencing.")
     payments_count = models.PositiveIntegerField(default=0)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_event_id = models.CharField(max_length=40, blank=True)
@@ -232,7 +238,17 @@ class PaymentRecord(models.Model):
     support_enrollment_id = models.CharField(max_length=40, blank=True)
     support_terms = models.JSONField(null=True, blank=True)
     support_event_id = models.CharField(max_length=40, blank=True)
-    duplicates = models.PositiveIntegerField(default=0, help_text="Later reports of the same payment_ref.")
+    duplicates = models.PositiveIntegerField(
+        default=0, help_text="Later reports of the same payment (same payment_ref, or its alias).")
+    sequence = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Its number among the customer's payments by business time (occurred_at, then payment_ref).")
+    alias_ref = models.CharField(
+        max_length=255, blank=True,
+        help_text="The provider's or caller's id under which this natural-key payment was reported again.")
+    alias_event_id = models.CharField(max_length=40, blank=True, help_text="The event that reported the alias.")
+    alias_position = models.BigIntegerField(
+        null=True, blank=True, help_text="Its position: the ledger follows the alias only for later events.")
 
     class Meta:
         ordering = ["position"]
@@ -242,6 +258,7 @@ class PaymentRecord(models.Model):
         indexes = [
             models.Index(fields=["workspace", "attributed", "position"], name="attribution_payrec_attr"),
             models.Index(fields=["customer_id"], name="attribution_payrec_cus"),
+            models.Index(fields=["workspace", "alias_ref"], name="attribution_payrec_alias"),
         ]
 
     def __str__(self) -> str:
@@ -301,8 +318,11 @@ class PaymentAttribution(models.Model):
     enrollment_event_id = models.CharField(max_length=40, help_text="The enrollment.approved event.")
     enrollment_active = models.BooleanField(
         help_text="False when the enrollment was removed before this payment: it earns nothing.")
-    sequence = models.PositiveIntegerField(help_text="1 for the customer's first payment, 2 for the next…")
-    first_payment_at = models.DateTimeField(help_text="The customer's first payment; the recurring cap counts from it.")
+    sequence = models.PositiveIntegerField(help_text=(
+        "Decided order: 1 for the customer's first payment decided (it earns the referral), 2 for the next…; "
+        "kept as decided, so the ledger never changes. PaymentRecord.sequence is the business-time order."))
+    first_payment_at = models.DateTimeField(
+        help_text="The customer's earliest payment known when decided; the recurring cap counts from it.")
     customer_cancelled = models.BooleanField(
         default=False, help_text="A cancellation preceded this payment: no recurring or support commission.")
     support_agent_id = models.CharField(max_length=40, blank=True)

@@ -12,6 +12,39 @@ transaction. Within a batch the in-memory maps are the truth; the database is on
 not loaded yet.
 
 The rules themselves live in ``attribution.domain``.
+
+**One payment, one commission, whatever the channel** (PRODUCT.md). Reports of one payment are
+folded into one ``PaymentRecord`` (and at most one ``PaymentAttribution``):
+
+- the same ``payment_ref`` again is a duplicate (``duplicates`` counts it);
+- a payment reported with its own id (a provider charge id, the API's ``paymentId``: anything that
+  is not an ``nk:`` natural key) whose event carries an ``email`` is also looked up by its natural
+  key (``ingestion.natural_keys.payment_natural_key`` of that email, the UTC date of its
+  ``occurred_at``, its amount and currency). If a payment with that key is already recorded (a CSV
+  row, or the API without ``paymentId``), the new report is that payment: no second decision, no
+  second commission, and the record keeps the id as its ``alias_ref`` (with the alias event's
+  position) so that a refund or dispute naming the id reaches the commission created from the
+  row (``commissions.projector`` follows aliases recorded before the refund). **Decision**: only
+  the event's own ``email`` counts, not the email of the customer it matches: the CSV importer's
+  check for the other order (``ingestion.csv_import.reported_elsewhere``) reads the same field, so
+  both orders pair the same reports. A natural-key payment takes at most ONE alias: a second
+  charge with another id, same email, day, amount and currency, is a different payment.
+
+**Arrival order of a customer's payments.** Attribution's own view is by business time
+(``domain.payment_order``: ``occurred_at``, then ``payment_ref``) and does not depend on the order
+payments arrive in: ``Customer.first_payment_at``/``first_payment_event_id`` are the earliest
+payment's, ``PaymentRecord.sequence`` is each payment's number in that order (re-numbered when an
+earlier-dated payment arrives late), a late signup claims its parked payments in that order, and
+a metadata code decides on the customer's earliest payment whenever that one arrives.
+``PaymentAttribution`` rows, the ledger's contract, are different: written once when the payment
+is decided and never changed, so the ledger of a given store order never changes and a rebuild
+equals the incremental run. **Decision**: their ``sequence`` is the DECIDED order (1 for the first
+payment attributed, the one that earns the referral commission; n for the n-th), so a customer
+earns exactly one referral commission; when an earlier-dated payment arrives after a later one
+already earned it, that earlier payment is decided with the next number and earns the recurring
+commission, with the recurring cap counted from the earliest payment known at that point
+(``first_payment_at``). Where the arrival order was the business order the two numbers agree.
+The explain trail reads the decided ``sequence``, so it always agrees with the entry's kind.
 """
 
 from __future__ import annotations
@@ -27,6 +60,7 @@ from django.db.models import Model
 
 from ingestion.ids import derived_id
 from ingestion.models import Event
+from ingestion.natural_keys import NATURAL_KEY_PREFIX, payment_natural_key
 from ingestion.projections import Projector
 
 from . import domain
@@ -47,7 +81,8 @@ _CUSTOMER_FIELDS = [
     f.name for f in Customer._meta.concrete_fields if f.name not in {"id", "workspace"}
 ]
 _PAYMENT_FIELDS = [
-    "customer_id", "attributed", "agent_id", "decided_position", "duplicates",
+    "customer_id", "attributed", "agent_id", "decided_position", "duplicates", "sequence", "alias_ref",
+    "alias_event_id", "alias_position",
 ]
 _CODE_FIELDS = [
     "enrollment_id", "agent_id", "agent_email", "program_id", "product_id", "terms", "status",
@@ -188,6 +223,9 @@ class _UnitOfWork:
                 payment_ref = domain.text(data.get("payment_ref"))
                 if payment_ref:
                     payment_refs[ws].add(payment_ref)
+                    twin_key = _natural_key_of(event, data, payment_ref)
+                    if twin_key:
+                        payment_refs[ws].add(twin_key)
             customer_id = domain.text(data.get("customer_id"), 40)
             if customer_id:
                 customer_ids.add(customer_id)
@@ -619,15 +657,13 @@ class _UnitOfWork:
         ))
 
     def claim_parked(self, customer: Customer, event: Event) -> None:
-        """Attribute the payments that arrived before the signup, in (occurred_at, position) order."""
+        """Attribute the payments that arrived before the attribution, in business-time order."""
         if not customer.payments_count:
             return
         parked = sorted((r for r in self.customer_payments(customer) if not r.attributed),
-                        key=lambda r: domain.parked_order(r.occurred_at, r.position))
-        if not parked:
-            return
-        customer.first_payment_at = parked[0].occurred_at
-        customer.first_payment_event_id = parked[0].event_id
+                        key=lambda r: domain.payment_order(r.occurred_at, r.payment_ref))
+        # An unattributed customer has no attributed payment, so these are all its payments and
+        # the decided numbers are the business-time ones (``first_payment_at`` is already parked[0]'s).
         for sequence, record in enumerate(parked, start=1):
             self.emit(record, customer, event, sequence=sequence)
             self.touch_payment(record)
@@ -671,7 +707,7 @@ class _UnitOfWork:
             self.refuse(event, AttributionRefusal.Kind.INVALID_EVENT,
                         "a payment needs payment_ref, an integer amount and a currency")
             return
-        existing = self.payment(ws, payment_ref)
+        existing = self.payment(ws, payment_ref) or self.twin_of(event, data, payment_ref)
         if existing is not None:
             # One payment, one commission, whatever the channel (PRODUCT.md).
             existing.duplicates += 1
@@ -693,28 +729,76 @@ class _UnitOfWork:
         if customer is None:
             return
         self.learn(customer, event, ids)
-        first = customer.payments_count == 0
         customer.payments_count += 1
-        earlier = customer.first_payment_at is not None and event.occurred_at < customer.first_payment_at
-        if customer.first_payment_at is None or (earlier and not customer.agent_id):
-            customer.first_payment_at = event.occurred_at
-            customer.first_payment_event_id = event.event_id
+        first = self.place(record, customer)
         if customer.status == Customer.Status.LEAD:
             customer.status = Customer.Status.CUSTOMER
         record.customer_cancelled = customer.status == Customer.Status.CANCELLED
         self.snapshot_support(record, customer)
         self.touch_customer(customer, event)
         if not customer.agent_id and first and (code or data.get("click_id")):
-            # The payment-only path: the window runs to this, the first, payment.
+            # The payment-only path: the window runs to this, the first (by business time), payment.
             decision = self.decide(event, customer, self.touch_of(ws, data), at=event.occurred_at,
                                    product_id=domain.text(data.get("product_id"), 40),
                                    code_via=domain.VIA_PAYMENT_METADATA)
             if decision.attributed:
                 self.attribute(customer, decision, event)
-            else:
-                self.not_attributed(customer, decision, event)
+                # Later-dated payments that arrived first are claimed with it, in business order.
+                self.claim_parked(customer, event)
+                return
+            self.not_attributed(customer, decision, event)
         if customer.agent_id:
+            # Decided order (see the module docstring): the n-th payment decided is number n.
             self.emit(record, customer, event, sequence=customer.payments_count)
+
+    def place(self, record: PaymentRecord, customer: Customer) -> bool:
+        """Number ``record`` among the customer's payments by business time; is it the earliest?
+
+        Also keeps ``first_payment_at`` (the earliest payment) and ``last_payment_at``. The common
+        case, a payment dated after every known one, costs nothing; an earlier-dated (or equally
+        dated) payment arriving late re-numbers the customer's payments (one query).
+        ``customer.payments_count`` already counts ``record``.
+        """
+        if customer.payments_count == 1:
+            record.sequence = 1
+            customer.first_payment_at = customer.last_payment_at = record.occurred_at
+            customer.first_payment_event_id = record.event_id
+            return True
+        if customer.last_payment_at is not None and record.occurred_at > customer.last_payment_at:
+            record.sequence = customer.payments_count
+            customer.last_payment_at = record.occurred_at
+            return False
+        ordered = sorted(self.customer_payments(customer),
+                         key=lambda r: domain.payment_order(r.occurred_at, r.payment_ref))
+        for number, row in enumerate(ordered, start=1):
+            if row.sequence != number:
+                row.sequence = number
+                self.touch_payment(row)
+        customer.first_payment_at = ordered[0].occurred_at
+        customer.first_payment_event_id = ordered[0].event_id
+        customer.last_payment_at = ordered[-1].occurred_at
+        return ordered[0] is record
+
+    def twin_of(self, event: Event, data: dict, payment_ref: str) -> PaymentRecord | None:
+        """The natural-key payment this report (with its own id) is another report of, if any.
+
+        On the first such report the twin records ``payment_ref`` as its alias, and the customer
+        learns the report's identifiers (provider customer id, subscription), so later renewals
+        and cancellations from that channel find it. See the module docstring.
+        """
+        key = _natural_key_of(event, data, payment_ref)
+        twin = self.payment(event.workspace_id, key) if key else None
+        if twin is None or twin.alias_ref not in ("", payment_ref):
+            return None  # no twin, or it already stands for another payment with its own id
+        if not twin.alias_ref:
+            twin.alias_ref = payment_ref
+            twin.alias_event_id = event.event_id
+            twin.alias_position = event.position
+            customer = self.customer(twin.customer_id)
+            if customer is not None:
+                self.learn(customer, event, _Ids.of(event, data))
+                self.touch_customer(customer, event)
+        return twin
 
     def snapshot_support(self, record: PaymentRecord, customer: Customer) -> None:
         """Copy the customer's support assignment onto the payment, if its enrollment is still active."""
@@ -845,6 +929,25 @@ class _Ids:
 
     def any(self) -> bool:
         return bool(self.ref or self.email or self.pcid)
+
+
+def _natural_key_of(event: Event, data: dict, payment_ref: str) -> str:
+    """The natural key of a payment reported with its own id and an email, else ``""``.
+
+    ``""`` for a ref that already is a natural key, a payment without ``email``, or one whose
+    amount or currency are unusable (``on_payment`` refuses those anyway).
+    """
+    if payment_ref.startswith(NATURAL_KEY_PREFIX):
+        return ""
+    email = domain.normalise_email(data.get("email"))
+    amount, currency = data.get("amount"), data.get("currency")
+    if (not email or not isinstance(amount, int) or isinstance(amount, bool) or not isinstance(currency, str)
+            or len(currency) != 3):
+        return ""
+    try:
+        return payment_natural_key(email=email, paid_at=event.occurred_at, amount=amount, currency=currency)
+    except (TypeError, ValueError):
+        return ""
 
 
 def _provider(event: Event, data: dict) -> str:

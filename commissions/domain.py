@@ -14,6 +14,12 @@ Decisions taken here:
   to the original; the ledger appends the difference to what is already reversed.
 - **Parking**: a refund or lost dispute that arrives before the payment's commission exists is
   kept in the payment's state and reversed the moment the commission appears.
+- **Aliases**: a payment first recorded under its natural key (a CSV row) and later reported with
+  its own id (``pi_…``) is one payment, under the natural key (``attribution.projector``). A refund
+  or dispute naming the id is applied to the natural-key payment when attribution recorded the
+  alias at an earlier position than the refund (``load_alias``; the position, not how far
+  attribution has run, decides, so a rebuild agrees). Known limit: a refund naming the id that is
+  stored BEFORE the report that creates the alias stays parked under the id.
 - **Disputes**: an open dispute only puts entries on hold (a read-time status); lost reverses in
   full like a full refund; won releases. The first outcome of a dispute is final.
 - **Payouts**: ``payout.created`` is checked again here (the service already checked): every
@@ -246,6 +252,8 @@ class LedgerBook:
         self.disputes: dict[tuple[str, str, str], Dispute] = {}
         self.payouts: dict[str, PayoutState] = {}
         self.payout_of: dict[str, str] = {}
+        # (workspace, alias ref) → (the payment's ref, position of the event that made it an alias).
+        self.aliases: dict[tuple[str, str], tuple[str, int]] = {}
         self.new_entries: list[Entry] = []
         self.new_trail: list[TrailNote] = []
         self.new_payout_lines: list[tuple[str, str, str, int]] = []  # payout, workspace, entry, amount
@@ -272,6 +280,10 @@ class LedgerBook:
 
     def load_payout_line(self, entry_id: str, payout_id: str) -> None:
         self.payout_of[entry_id] = payout_id
+
+    def load_alias(self, workspace_id: str, alias_ref: str, payment_ref: str, position: int) -> None:
+        """``alias_ref`` names the payment ``payment_ref`` for events stored after ``position``."""
+        self.aliases[(workspace_id, alias_ref)] = (payment_ref, position)
 
     # --- changes ---------------------------------------------------------------------------
 
@@ -346,7 +358,7 @@ class LedgerBook:
 
     def _refund(self, event: EventView) -> None:
         data = event.data
-        ref = _text(data.get("payment_ref"))
+        ref = self._canonical(event, _text(data.get("payment_ref")))
         if not ref:
             return
         amount = data.get("amount")
@@ -379,7 +391,7 @@ class LedgerBook:
 
     def _dispute(self, event: EventView) -> None:
         data = event.data
-        ref = _text(data.get("payment_ref"))
+        ref = self._canonical(event, _text(data.get("payment_ref")))
         if not ref:
             return
         dispute_ref = _text(data.get("dispute_ref")) or ref
@@ -498,6 +510,13 @@ class LedgerBook:
         self._dirty_payouts.add(payout.id)
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def _canonical(self, event: EventView, ref: str) -> str:
+        """The ref the ledger keeps the payment under: the alias's payment if the alias came earlier."""
+        alias = self.aliases.get((event.workspace_id, ref))
+        if alias is not None and alias[1] < event.position:
+            return alias[0]
+        return ref
 
     def _reconcile(self, workspace_id: str, payment_ref: str, event: EventView, *, cause: str,
                    cause_event_id: str, cause_at: datetime, only: str | None = None, reason: str = "") -> list[Entry]:

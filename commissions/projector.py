@@ -2,8 +2,9 @@
 
 For the event at position p the ledger creates the commissions of every ``PaymentAttribution``
 decided at p (attribution runs first: ``depends_on``), then applies the event itself if it is a
-refund, dispute, void or payout. It reads only the event, the immutable decisions and its own
-tables; the rules live in ``commissions.domain`` and ``commissions.rules``.
+refund, dispute, void or payout. It reads only the event, the immutable decisions, the payment
+aliases attribution recorded (``PaymentRecord.alias_ref``, followed only for events stored after
+the alias) and its own tables; the rules live in ``commissions.domain`` and ``commissions.rules``.
 
 Speed (replay goal ≥15k events/s for both projections): one query fetches a batch's decisions by
 position range, a handful more load only the rows the batch touches, and everything new is
@@ -117,10 +118,12 @@ def load_for(book: LedgerBook, views: Iterable[EventView], decisions: dict[int, 
     payout_ids: set[str] = set()
     for batch in decisions.values():
         refs.update((d.workspace_id, d.payment_ref) for d in batch)
+    named: set[tuple[str, str]] = set()
     for view in views:
         data = view.data
         if view.type in (PAYMENT_REFUNDED, PAYMENT_DISPUTED) and isinstance(data.get("payment_ref"), str):
             refs.add((view.workspace_id, data["payment_ref"].strip()))
+            named.add((view.workspace_id, data["payment_ref"].strip()))
             if view.type == PAYMENT_DISPUTED:
                 dispute_refs.add((view.workspace_id, data["payment_ref"].strip()))
         elif view.type == COMMISSION_VOIDED:
@@ -129,6 +132,12 @@ def load_for(book: LedgerBook, views: Iterable[EventView], decisions: dict[int, 
             payout_ids.add(str(data.get("payout_id")))
             if view.type == PAYOUT_CREATED and isinstance(data.get("entry_ids"), list):
                 entry_ids.update(str(e) for e in data["entry_ids"])
+    if named:
+        # Refunds and disputes naming the own id of a payment recorded under its natural key.
+        for ws, alias_ref, payment_ref, position in _aliases(named):
+            book.load_alias(ws, alias_ref, payment_ref, position)
+            refs.add((ws, payment_ref))
+            dispute_refs.add((ws, payment_ref))
     if entry_ids:
         for row in LedgerEntry.objects.filter(id__in=entry_ids).values(*_ENTRY_FIELDS):
             book.load_entry(Entry(**row))
@@ -182,11 +191,25 @@ def save(book: LedgerBook) -> None:
         ], batch_size=500)
 
 
-def _by_workspace(pairs: set[tuple[str, str]]) -> Q:
+def _by_workspace(pairs: set[tuple[str, str]], field: str = "payment_ref") -> Q:
     grouped: dict[str, list[str]] = defaultdict(list)
     for workspace_id, ref in pairs:
         grouped[workspace_id].append(ref)
     query = Q()
     for workspace_id, refs in grouped.items():
-        query |= Q(workspace_id=workspace_id, payment_ref__in=refs)
+        query |= Q(workspace_id=workspace_id, **{f"{field}__in": refs})
     return query
+
+
+def _aliases(pairs: set[tuple[str, str]]) -> list[tuple[str, str, str, int]]:
+    """(workspace, alias ref, payment ref, alias position) of the refs attribution knows as aliases.
+
+    Read from attribution's ``PaymentRecord`` (``depends_on``: attribution has applied every event
+    this batch holds). Whether an alias applies to an event is decided by its position
+    (``LedgerBook._canonical``), so rows recorded after the batch change nothing.
+    """
+    from attribution.models import PaymentRecord
+
+    rows = (PaymentRecord.objects.filter(_by_workspace(pairs, "alias_ref")).exclude(alias_position=None)
+            .values_list("workspace_id", "alias_ref", "payment_ref", "alias_position"))
+    return [(ws, alias, ref, position) for ws, alias, ref, position in rows if position is not None]

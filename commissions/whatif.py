@@ -19,7 +19,7 @@ from typing import Any
 from django.db.models import Q
 
 from agents.models import Agent, Program
-from attribution.models import PaymentAttribution
+from attribution.models import PaymentAttribution, PaymentRecord
 from ingestion.models import Event
 from ingestion.projections import checkpoint_position
 
@@ -64,6 +64,12 @@ def simulate_terms(*, program: Program, patch: dict[str, Any], chunk: int = 2000
     events = (Event.objects.filter(workspace_id=workspace_id, position__lte=upper)
               .filter(Q(type__in=LEDGER_EVENT_TYPES) | Q(position__in=decided.values("decided_position")))
               .order_by("position"))
+    # Payments attribution knows under a second id (a CSV row later reported by a provider): a
+    # refund on either id reverses the one commission, as in the real ledger.
+    aliases = (PaymentRecord.objects.filter(workspace_id=workspace_id).exclude(alias_position=None)
+               .values_list("alias_ref", "payment_ref", "alias_position"))
+    for alias_ref, payment_ref, position in aliases.iterator(chunk_size=chunk):
+        book.load_alias(workspace_id, alias_ref, payment_ref, position)
     for event in events.iterator(chunk_size=chunk):
         book.apply(event_view(event), decisions.get(event.position, ()))
 

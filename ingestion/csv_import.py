@@ -23,8 +23,10 @@ Each valid row becomes, in this order:
   builds for a payment without ``paymentId``, so the same payment earns once whatever reports it.
   A row whose payment another channel already reported with its own id (a provider webhook's
   charge id, the API's ``paymentId``) is counted as already in and not appended
-  (``reported_elsewhere``); the reverse order, a CSV row first and the webhook later, is for the
-  projections to reconcile.
+  (``reported_elsewhere``). The reverse order, a CSV row first and the webhook or API report with
+  its own id later, is reconciled by the projections: ``attribution.projector`` records the later
+  report as an alias of the row's payment (same natural key from its ``email``), so it earns
+  nothing more, and refunds naming its id reverse the row's commission.
   **Decision**: a row with ``Amount Paid`` 0 (a trial) creates the customer but no payment, so
   the customer's first real payment is still the one that earns the referral commission.
 * ``subscription.cancelled`` — one per customer (``cancel:<email>``), for customers with a

@@ -4,13 +4,22 @@ Hypothesis generates small worlds of customers (clicks, signups with codes or cl
 duplicate reports, cancellations, payment-only customers) and appends them twice, into two
 workspaces with the same agents and codes:
 
-- world A in one interleaving of the customers' events, each customer's signup before its payments;
-- world B in another interleaving, with each customer's signup moved after some of its payments.
+- world A in one interleaving of the customers' events, each customer's signup before its payments
+  and its payments in business order;
+- world B in another interleaving, with each customer's payments (and their duplicate reports)
+  shuffled and its signup moved after some of them.
 
 Both worlds are projected in batches of random sizes while the events arrive. ``manage.py
 rebuild_projections attribution`` must then reproduce each world row for row. World B must reach
 the same attribution as world A, compared by business keys (emails, payment refs, codes), since
-positions and event ids differ between the two, both incrementally and after the rebuild.
+positions and event ids differ between the two, both incrementally and after the rebuild: customer
+status, agent and first payment, each payment's record and business-time number
+(``PaymentRecord.sequence``), each payment's decision (agent, amount, enrollment state).
+
+The decisions' own ``sequence``/``first_payment_at`` are the order they were TAKEN in (the ledger's
+contract, never re-numbered: attribution/projector.py), so they are not compared across worlds;
+instead each attributed customer's decided numbers must be exactly 1..n (one referral), and in
+world A, where arrival is business order, they must equal the business-time numbers.
 
 Not generated (known limits, see attribution/domain.py): payments that reach a customer before its
 signup through DISJOINT identifiers (one by business id only, another by email only) make two
@@ -95,8 +104,8 @@ def _email(plan: Plan) -> str:
     return "ann@partners.test" if plan.self_referral and plan.index == 0 else f"c{plan.index}@example.com"
 
 
-def _events(plan: Plan, *, late_signup: bool) -> list[dict[str, Any]]:
-    """The customer's events in arrival order (as dicts for NewEvent)."""
+def _events(plan: Plan, *, late_signup: bool, rnd: random.Random | None = None) -> list[dict[str, Any]]:
+    """The customer's events in arrival order (as dicts for NewEvent); ``rnd`` shuffles its payments."""
     i = plan.index
     base = T0 + timedelta(days=i)
     email = _email(plan)
@@ -144,6 +153,8 @@ def _events(plan: Plan, *, late_signup: bool) -> list[dict[str, Any]]:
     if plan.cancel and plan.payments:
         tail.append({"type": "subscription.cancelled", "data": {"subscription_ref": f"sub_{i}"},
                      "at": signup_at + timedelta(days=200), "source": "api", "key": f"cancel-{i}"})
+    if rnd is not None:
+        rnd.shuffle(payments)
     if late_signup:
         split = min(plan.signup_after, len(payments))
         return clicks + payments[:split] + signups + payments[split:] + tail
@@ -219,15 +230,29 @@ def _business(workspace_id: str, names: dict[str, str]) -> dict[str, Any]:
             for c in customers.values()),
         "payments": sorted(
             (p.payment_ref, who(p.customer_id), p.attributed, names.get(p.agent_id, ""), p.duplicates,
-             p.customer_cancelled)
+             p.customer_cancelled, p.sequence)
             for p in PaymentRecord.objects.filter(workspace_id=workspace_id)),
         "attributions": sorted(
-            (a.payment_ref, who(a.customer_id), names.get(a.agent_id, ""), a.sequence, a.first_payment_at,
-             a.amount, a.enrollment_active, a.customer_cancelled)
+            (a.payment_ref, who(a.customer_id), names.get(a.agent_id, ""), a.amount, a.enrollment_active,
+             a.customer_cancelled)
             for a in PaymentAttribution.objects.filter(workspace_id=workspace_id)),
         "refusals": sorted((r.kind, r.referral_code) for r in AttributionRefusal.objects.filter(
             workspace_id=workspace_id)),
     }
+
+
+def _assert_decided_numbers(workspace_id: str, *, business_order: bool) -> None:
+    """Each attributed customer's decisions are numbered 1..n (one referral); equal to business time if asked."""
+    records = {p.payment_ref: p for p in PaymentRecord.objects.filter(workspace_id=workspace_id)}
+    by_customer: dict[str, list[int]] = {}
+    for row in PaymentAttribution.objects.filter(workspace_id=workspace_id):
+        by_customer.setdefault(row.customer_id, []).append(row.sequence)
+        if business_order:
+            record = records[row.payment_ref]
+            assert row.sequence == record.sequence, row.payment_ref
+            assert row.first_payment_at == Customer.objects.get(id=row.customer_id).first_payment_at
+    for customer in Customer.objects.filter(workspace_id=workspace_id).exclude(agent_id=""):
+        assert sorted(by_customer.get(customer.id, [])) == list(range(1, customer.payments_count + 1)), customer.id
 
 
 class ReplayProperties(TestCase):
@@ -235,16 +260,19 @@ class ReplayProperties(TestCase):
     @given(st.lists(plans, min_size=1, max_size=4), st.randoms(use_true_random=False))
     def test_attribution_is_the_same_incrementally_after_rebuild_and_in_any_arrival_order(
             self, stories: list[Plan], rnd: random.Random) -> None:
-        """Incremental == rebuilt, and a signup arriving after its payments gives the in-order result."""
+        """Incremental == rebuilt, and shuffled payments with a late signup give the in-order attribution."""
         for index, plan in enumerate(stories):
             plan.index = index
         world_a, names_a = _world("A")
         world_b, names_b = _world("B")
         _append(world_a, _interleave([_events(p, late_signup=False) for p in stories], rnd), project_every=rnd)
-        _append(world_b, _interleave([_events(p, late_signup=True) for p in stories], rnd), project_every=rnd)
+        _append(world_b, _interleave([_events(p, late_signup=True, rnd=rnd) for p in stories], rnd),
+                project_every=rnd)
 
         incremental_a, incremental_b = _exact(world_a), _exact(world_b)
         assert _business(world_b, names_b) == _business(world_a, names_a)
+        _assert_decided_numbers(world_a, business_order=True)
+        _assert_decided_numbers(world_b, business_order=False)
         call_command("rebuild_projections", "attribution", stdout=io.StringIO())
         assert _exact(world_a) == incremental_a
         assert _exact(world_b) == incremental_b

@@ -220,3 +220,27 @@ def test_explain_of_a_support_commission_shows_the_support_terms(tenant, enrollm
     assert data["enrollment"]["terms"]["support"] == {"percent": "5"}
     assert assigned.event_id in [e["eventId"] for e in data["attribution"]["events"]]
     assert data["formula"]["expression"] == "round_half_up(9900 × 5 / 100) = 495"
+
+
+def test_an_earlier_payment_arriving_late_earns_recurring_once_the_referral_is_earned(
+        tenant, enrollment, project, api) -> None:
+    """February earned the referral before January arrived: January earns recurring, never a 2nd referral.
+
+    The ledger keeps what each decision said when it was applied (attribution/projector.py), so
+    a rebuild gives the same entries, and the explain trail's ``sequence`` agrees with each kind.
+    """
+    ws = tenant.workspace.id
+    signup(ws, tenant.product.id, "late@example.com")
+    payment(ws, "pi_feb", "late@example.com", at=START + timedelta(days=31))
+    project()
+    payment(ws, "pi_jan", "late@example.com", at=START + timedelta(days=1))
+    project()
+    entries = {e.payment_ref: e for e in LedgerEntry.objects.filter(workspace_id=ws)}
+    assert {ref: (e.kind, e.amount) for ref, e in entries.items()} == {
+        "pi_feb": ("referral", 1980), "pi_jan": ("recurring", 990)}
+    for ref, sequence in (("pi_feb", 1), ("pi_jan", 2)):
+        explained = api.get(f"/api/commissions/{entries[ref].id}/explain").json()["attribution"]
+        assert explained["sequence"] == sequence
+    before = sorted(LedgerEntry.objects.values_list("id", "kind", "amount", "effective_at", "formula"))
+    projections.rebuild("attribution")
+    assert sorted(LedgerEntry.objects.values_list("id", "kind", "amount", "effective_at", "formula")) == before

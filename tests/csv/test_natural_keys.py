@@ -137,3 +137,131 @@ def test_a_webhook_payment_of_another_amount_or_day_is_a_different_payment(
     _webhook_payment(tenant.workspace.id, amount=amount, at=at)
     result = run(make_csv([row(amount="49.00", code="")]))
     assert result.appended_by_type == {"customer.created": 1, "payment.succeeded": 1}
+
+
+def _ledger(workspace_id: str) -> list[tuple]:
+    """The ledger rows that must survive a rebuild unchanged."""
+    from commissions.models import LedgerEntry
+
+    return sorted(LedgerEntry.objects.filter(workspace_id=workspace_id).values_list(
+        "id", "kind", "amount", "payment_ref", "base_id", "created_position", "effective_at"))
+
+
+@pytest.mark.django_db
+def test_a_csv_row_then_the_api_payment_with_its_payment_id_earns_once_and_its_refund_reverses_it(
+        api: APIClient, tenant: CreatedWorkspace, run: Callable[..., ImportResult],
+        project: Callable[[], dict[str, int]]) -> None:
+    """CSV first, then the API with paymentId: one payment, one commission; a refund of the id reverses it.
+
+    The reverse of the order the importer detects itself: both events are in the store, and the
+    projections recognise the API's report as the row's payment by its natural key (an alias).
+    """
+    from attribution.models import PaymentAttribution, PaymentRecord
+    from commissions.models import LedgerEntry
+    from ingestion import projections
+
+    ws = tenant.workspace.id
+    run(make_csv([row(amount="49.00", code="ANNA")]))
+    response = api.post("/api/events/payment-succeeded", {
+        "businessId": ws, "productId": tenant.product.id, "email": "Ada@Example.com", "paymentId": "order-1001",
+        "amount": "49.00", "currency": "USD", "occurredAt": "2024-05-03T15:20:00Z",
+    }, format="json")
+    assert response.status_code == 200, response.content
+    project()
+    natural = "nk:ada@example.com|2024-05-03|4900|USD"
+    assert Event.objects.filter(workspace_id=ws, type="payment.succeeded").count() == 2
+    assert list(PaymentAttribution.objects.filter(workspace_id=ws).values_list("payment_ref", flat=True)) == [natural]
+    record = PaymentRecord.objects.get(workspace_id=ws)
+    assert (record.payment_ref, record.alias_ref, record.duplicates) == (natural, "order-1001", 1)
+    entry = LedgerEntry.objects.get(workspace_id=ws)
+    assert (entry.kind, entry.amount, entry.payment_ref) == ("referral", 980, natural)
+
+    response = api.post("/api/events/payment-refunded", {
+        "businessId": ws, "productId": tenant.product.id, "paymentId": "order-1001", "refundId": "re_1",
+        "amount": "49.00", "currency": "USD", "occurredAt": "2024-05-05T10:00:00Z",
+    }, format="json")
+    assert response.status_code == 200, response.content
+    project()
+    reversal = LedgerEntry.objects.get(workspace_id=ws, kind="reversal")
+    assert (reversal.amount, reversal.base_id, reversal.payment_ref) == (-980, entry.id, natural)
+
+    before = _ledger(ws)
+    projections.rebuild()
+    assert _ledger(ws) == before
+
+
+@pytest.mark.django_db
+def test_a_csv_row_then_the_webhook_of_the_same_payment_earns_once(
+        tenant: CreatedWorkspace, run: Callable[..., ImportResult], project: Callable[[], dict[str, int]]) -> None:
+    """A CSV row, then Stripe's pi_… for the same email, UTC day, amount and currency: one commission."""
+    from commissions.models import LedgerEntry
+
+    run(make_csv([row(amount="49.00", code="ANNA")]))
+    _webhook_payment(tenant.workspace.id)
+    project()
+    entries = list(LedgerEntry.objects.filter(workspace=tenant.workspace))
+    assert [(e.kind, e.amount, e.payment_ref) for e in entries] == [
+        ("referral", 980, "nk:ada@example.com|2024-05-03|4900|USD")]
+
+
+@pytest.mark.django_db
+def test_a_second_charge_with_the_same_natural_key_is_another_payment(
+        tenant: CreatedWorkspace, run: Callable[..., ImportResult], project: Callable[[], dict[str, int]]) -> None:
+    """A row absorbs one report with its own id; a second charge (another id) is a payment of its own."""
+    from attribution.models import PaymentRecord
+
+    run(make_csv([row(amount="49.00", code="ANNA")]))
+    _webhook_payment(tenant.workspace.id, ref="pi_first")
+    _webhook_payment(tenant.workspace.id, ref="pi_second")
+    _webhook_payment(tenant.workspace.id, ref="pi_first")  # a replay under another event id: the same alias
+    project()
+    records = {r.payment_ref: (r.alias_ref, r.duplicates)
+               for r in PaymentRecord.objects.filter(workspace=tenant.workspace)}
+    assert records == {"nk:ada@example.com|2024-05-03|4900|USD": ("pi_first", 1), "pi_second": ("", 0)}
+
+
+@pytest.mark.django_db
+def test_a_refund_of_the_id_stored_before_the_alias_does_not_reach_the_row(
+        tenant: CreatedWorkspace, run: Callable[..., ImportResult], project: Callable[[], dict[str, int]]) -> None:
+    """The ledger follows an alias only for events stored after it, so a rebuild decides the same.
+
+    (A known limit: the refund stays parked under the id; see commissions/domain.py "Aliases".)
+    """
+    from commissions.models import LedgerEntry
+    from ingestion.store import NewEvent, event_append
+
+    ws = tenant.workspace.id
+    run(make_csv([row(amount="49.00", code="ANNA")]))
+    event_append(NewEvent(workspace_id=ws, source="stripe", source_event_id="evt_refund_early",
+                          type="payment.refunded", occurred_at=datetime(2024, 5, 4, tzinfo=UTC),
+                          data={"payment_ref": "pi_3PQ1x2", "refund_ref": "re_early", "amount": 4900,
+                                "currency": "USD"}))
+    _webhook_payment(ws)
+    project()
+    assert sorted(LedgerEntry.objects.filter(workspace_id=ws).values_list("kind", flat=True)) == ["referral"]
+
+
+@pytest.mark.django_db
+def test_the_what_if_replay_follows_an_alias_as_the_ledger_does(
+        api: APIClient, tenant: CreatedWorkspace, run: Callable[..., ImportResult],
+        project: Callable[[], dict[str, int]]) -> None:
+    """simulate_terms with the program's own terms reproduces the real ledger, refund by alias included:
+    a refund on the API's id reverses the CSV row's commission in the scratch ledger too."""
+    from agents.models import Enrollment
+    from commissions.whatif import simulate_terms
+
+    ws = tenant.workspace.id
+    run(make_csv([row(amount="49.00", code="ANNA")]))
+    for kind, body in (("payment-succeeded", {"email": "ada@example.com", "paymentId": "order-7", "amount": "49.00",
+                                              "occurredAt": "2024-05-03T15:20:00Z"}),
+                       ("payment-refunded", {"paymentId": "order-7", "refundId": "re_7", "amount": "49.00",
+                                             "occurredAt": "2024-05-05T10:00:00Z"})):
+        response = api.post(f"/api/events/{kind}", {"businessId": ws, "productId": tenant.product.id,
+                                                    "currency": "USD", **body}, format="json")
+        assert response.status_code == 200, response.content
+    project()
+    program = Enrollment.objects.get(referral_code="ANNA").program
+
+    rows = simulate_terms(program=program, patch={})
+
+    assert [(r.current, r.simulated) for r in rows] == [(0, 0)]
