@@ -2,6 +2,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -16,8 +17,13 @@ def _pretty(value: object) -> str:
                        json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
+# A product URL typed without a scheme is https (Django 6's default, chosen now).
+_URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
 class ProductInline(admin.TabularInline):
     model = Product
+    formfield_overrides = _URL_FIELDS
     extra = 0
     fields = ("id", "name", "url", "pricing_model", "category")
     readonly_fields = ("id",)
@@ -35,6 +41,7 @@ class WorkspaceAdmin(WorkspaceScopedAdmin):
 
 @admin.register(Product)
 class ProductAdmin(WorkspaceScopedAdmin):
+    formfield_overrides = _URL_FIELDS
     list_display = ("name", "id", "workspace", "pricing_model", "url")
     list_filter = ("pricing_model",)
     search_fields = ("name", "id")
