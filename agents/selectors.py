@@ -29,9 +29,10 @@ def referral_code_active(workspace_id: str, code: str) -> bool:
 def enrollment_for_link(*, code: str, business_id: str = "") -> Enrollment | None:
     """Return the approved enrollment a public ``/r/<code>`` link names, or ``None``.
 
-    Codes are unique per workspace, and generated codes are unique across workspaces; should two
-    workspaces still hold the same chosen code, the link needs ``?b=<businessId>`` to name one, and
-    without it answers nothing rather than guess.
+    Codes are unique per workspace, and generated codes are unique across workspaces. Should two
+    workspaces still hold the same chosen code, the bare link keeps naming the enrollment approved
+    first (links already handed out never break because another business chose the same code);
+    the later one's link carries ``?b=<businessId>`` (``referral_link_path``).
     """
     if not code:
         return None
@@ -39,8 +40,7 @@ def enrollment_for_link(*, code: str, business_id: str = "") -> Enrollment | Non
         referral_code=code.strip().upper(), status=Enrollment.Status.APPROVED)
     if business_id:
         qs = qs.filter(workspace_id=business_id)
-    found = list(qs[:2])
-    return found[0] if len(found) == 1 else None
+    return qs.order_by("decided_at", "id").first()
 
 
 def program_list(*, workspace_id: str) -> QuerySet[Program]:

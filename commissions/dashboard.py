@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import Agent, Enrollment, Program
+from attribution.links import referral_link_path
 from attribution.models import Click, Customer
 from ingestion.models import Event
 from ingestion.money import from_minor
@@ -144,8 +145,7 @@ def enrollment_cards(request: HttpRequest, agent: Agent) -> list[dict[str, Any]]
             "enrollment": enrollment,
             "program": enrollment.program,
             "code": enrollment.referral_code if approved else "",
-            "link": request.build_absolute_uri(reverse("referral-link", args=[enrollment.referral_code]))
-            if approved else "",
+            "link": request.build_absolute_uri(referral_link_path(enrollment)) if approved else "",
             "clicks": clicks.get(enrollment.id, 0),
             "leads": counts.get(Customer.Status.LEAD, 0),
             "customers": counts.get(Customer.Status.CUSTOMER, 0),

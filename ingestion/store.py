@@ -63,13 +63,15 @@ def event_append(new: NewEvent) -> Appended:
 Statement = tuple[str, Sequence[object]]
 
 
-def event_append_many(news: Sequence[NewEvent], *, before: Sequence[Statement] = ()) -> list[Appended]:
+def event_append_many(news: Sequence[NewEvent], *, before: Sequence[Statement] = (),
+                      after: Sequence[Statement] = ()) -> list[Appended]:
     """Append events in one transaction; each result says whether it is new or a twin.
 
     Idempotency rests on the ``(workspace, source, source_event_id)`` unique constraint with
     ``ON CONFLICT DO NOTHING``, so two racing deliveries of the same event store one row.
-    ``before`` are statements (SQL, params) that commit or fail with the events: a webhook's
-    delivery row goes in that way, in the same transaction and round trip.
+    ``before`` and ``after`` are statements (SQL, params) that commit or fail with the events, run
+    before and after their insert: a webhook's delivery row goes in, and is settled as a
+    duplicate, that way, in the same transaction and round trip.
     """
     if not news:
         return []
@@ -83,22 +85,19 @@ def event_append_many(news: Sequence[NewEvent], *, before: Sequence[Statement] =
 
     from .projections import schedule_run
 
-    if _one_round_trip(before):
-        # Lock, inserts and commit in one message: PostgreSQL runs a multi-statement simple query
-        # as one implicit transaction, so the append lock is held until that commit, exactly as
-        # in the atomic block below, at a third of the round trips (the hot path's main cost).
-        inserted = _insert(unique, before=before, lock=True)
+    if _one_round_trip():
+        # Lock, insert, twins and commit in one message: PostgreSQL runs a multi-statement simple
+        # query as one implicit transaction, so the append lock is held until that commit, exactly
+        # as in the atomic block below, and a duplicate costs no more round trips than a new event.
+        inserted, twins = _insert_in_one_message(unique, before=before, after=after)
         if inserted:
             schedule_run()
-        missing = [k for k in first_seen if k not in inserted]
-        twins = _find(missing) if missing else {}
     else:
         with transaction.atomic():
-            for sql, params in before:
-                with connection.cursor() as cursor:
-                    cursor.execute(sql, params)
+            _execute_all(before)
             lock_appends()
             inserted = _insert(unique)
+            _execute_all(after)
             missing = [k for k in first_seen if k not in inserted]
             twins = _find(missing) if missing else {}
             if inserted:
@@ -129,7 +128,7 @@ def lock_appends(using: str = DEFAULT_DB_ALIAS) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
 
 
-def _one_round_trip(before: Sequence[Statement]) -> bool:
+def _one_round_trip() -> bool:
     """Can this append go as one multi-statement message (PostgreSQL, not inside ``atomic``)?
 
     Inside an outer transaction the caller's own atomicity applies and statements go one by
@@ -141,8 +140,43 @@ def _one_round_trip(before: Sequence[Statement]) -> bool:
     return not (connection.settings_dict.get("OPTIONS") or {}).get("server_side_binding")
 
 
-def _insert(news: Iterable[NewEvent], *, before: Sequence[Statement] = (), lock: bool = False
-            ) -> dict[tuple[str, str, str], tuple[str, int]]:
+def _execute_all(statements: Sequence[Statement]) -> None:
+    for sql, params in statements:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+_Found = dict[tuple[str, str, str], tuple[str, int]]
+
+
+def _insert_in_one_message(news: Sequence[NewEvent], *, before: Sequence[Statement],
+                           after: Sequence[Statement]) -> tuple[_Found, _Found]:
+    """Insert ``news`` and read every key back in one message; return (inserted, twins).
+
+    The closing SELECT runs after the insert in the same transaction, so it sees this message's
+    rows and every twin committed before the lock was taken: a key whose row carries the event id
+    drawn here was inserted now, any other is the earlier twin.
+    """
+    insert_sql, insert_params = _insert_statement(news, returning=False)
+    keys = [(new.workspace_id, new.source, new.source_event_id) for new in news]
+    lookup_sql = ("SELECT workspace_id, source, source_event_id, event_id, position FROM ingestion_event "
+                  "WHERE (workspace_id, source, source_event_id) IN (" + ", ".join(["(%s, %s, %s)"] * len(keys)) + ")")
+    statements = [*before, (f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})", ()), (insert_sql, insert_params),
+                  *after, (lookup_sql, [part for key in keys for part in key])]
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(text for text, _ in statements), [p for _, ps in statements for p in ps])
+        while cursor.nextset():
+            pass  # the closing SELECT's rows are the last result set
+        rows = cursor.fetchall()
+    drawn = {(new.workspace_id, new.source, new.source_event_id): new.event_id for new in news}
+    inserted: _Found = {}
+    twins: _Found = {}
+    for w, s, k, event_id, position in rows:
+        (inserted if drawn[(w, s, k)] == event_id else twins)[(w, s, k)] = (event_id, position)
+    return inserted, twins
+
+
+def _insert_statement(news: Iterable[NewEvent], *, returning: bool = True) -> Statement:
     ops = connection.ops
     recorded_at = ops.adapt_datetimefield_value(timezone.now())
     json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
@@ -160,18 +194,17 @@ def _insert(news: Iterable[NewEvent], *, before: Sequence[Statement] = (), lock:
         ])
     sql = (
         f"INSERT INTO ingestion_event ({', '.join(_COLUMNS)}) VALUES {', '.join(rows)} "
-        "ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING "
-        "RETURNING workspace_id, source, source_event_id, event_id, position"
+        "ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING"
     )
-    if not (before or lock):
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return {(w, s, k): (e, p) for w, s, k, e, p in cursor.fetchall()}
-    statements = [*before, (f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})", ()), (sql, params)]
+    if returning:
+        sql += " RETURNING workspace_id, source, source_event_id, event_id, position"
+    return sql, params
+
+
+def _insert(news: Iterable[NewEvent]) -> _Found:
+    sql, params = _insert_statement(news)
     with connection.cursor() as cursor:
-        cursor.execute("; ".join(text for text, _ in statements), [p for _, ps in statements for p in ps])
-        while cursor.nextset():
-            pass  # the INSERT's RETURNING rows are the last result set
+        cursor.execute(sql, params)
         return {(w, s, k): (e, p) for w, s, k, e, p in cursor.fetchall()}
 
 

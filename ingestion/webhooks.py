@@ -208,7 +208,11 @@ def _store(provider: Provider, delivery: Delivery, normalised: Normalised, *, in
     # The delivery row and the events commit together, in one transaction (on PostgreSQL in one
     # round trip, see ``event_append_many``). The row is corrected afterwards only when some
     # events already existed (a redelivery) or when it was stored before (a re-normalisation).
-    results = event_append_many(news, before=[_delivery_insert(delivery)] if insert else [])
+    # On PostgreSQL a redelivery's row is settled in SQL in that same transaction (``_delivery_settle``),
+    # so a duplicate costs what a new delivery costs; elsewhere it is corrected just after.
+    settle = insert and connection.vendor == "postgresql"
+    results = event_append_many(news, before=[_delivery_insert(delivery)] if insert else [],
+                                after=[_delivery_settle(delivery, news)] if settle else [])
     created = sum(1 for r in results if r.created)
     if created < len(results):
         delivery.event_ids = [r.event_id for r in results]
@@ -216,7 +220,7 @@ def _store(provider: Provider, delivery: Delivery, normalised: Normalised, *, in
             # A redelivery (or a re-normalisation that matched everything already stored).
             keep = not insert and previous in (Delivery.Verdict.ACCEPTED, Delivery.Verdict.IGNORED)
             delivery.verdict = previous if keep else Delivery.Verdict.DUPLICATE
-    if not insert or created < len(results):
+    if not settle and (not insert or created < len(results)):
         _update_delivery(delivery)
     if only_ignored and created:
         logger.info("provider event ignored", extra={
@@ -275,6 +279,29 @@ def _delivery_insert(delivery: Delivery) -> tuple[str, list[Any]]:
     delivery._state.adding = False
     delivery._state.db = connection.alias
     return _sql()["insert"], values
+
+
+def _delivery_settle(delivery: Delivery, news: list[NewEvent]) -> tuple[str, list[Any]]:
+    """PostgreSQL: after the events' insert, give the delivery the stored events' ids, in order, and
+    the verdict ``duplicate`` when none of them is the one drawn here (all were in already).
+
+    Touches the row only when some event already existed, like the Python correction it replaces.
+    """
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    values = ", ".join(["(%s::int, %s, %s, %s, %s)"] * len(news))
+    params: list[Any] = []
+    for order, new in enumerate(news):
+        params.extend([order, new.workspace_id, new.source, new.source_event_id, new.event_id])
+    sql = (
+        f"UPDATE {table} AS d SET event_ids = found.ids, "
+        f"verdict = CASE WHEN found.created = 0 THEN %s ELSE d.verdict END "
+        f"FROM (SELECT jsonb_agg(e.event_id ORDER BY v.ord) AS ids, "
+        f"count(*) FILTER (WHERE e.event_id = v.mine) AS created "
+        f"FROM (VALUES {values}) AS v(ord, ws, src, sid, mine) JOIN ingestion_event e "
+        f"ON e.workspace_id = v.ws AND e.source = v.src AND e.source_event_id = v.sid) AS found "
+        f"WHERE d.id = %s AND found.created < %s"
+    )
+    return sql, [Delivery.Verdict.DUPLICATE, *params, delivery.id, len(news)]
 
 
 def _insert_delivery(delivery: Delivery) -> None:

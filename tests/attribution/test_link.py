@@ -111,14 +111,21 @@ def test_a_landing_page_on_the_product_site_is_honoured(tenant, ann, client):
     assert urlsplit(response["Location"]).netloc == "app.acme.test"
 
 
-def test_a_code_held_in_two_workspaces_needs_the_business_id(tenant, ann, other_tenant, client):
-    """The same chosen code in two workspaces is ambiguous without ``?b=``; with it, it works."""
+def test_a_code_chosen_later_in_another_workspace_leaves_the_first_holders_link_working(
+        tenant, ann, other_tenant, client):
+    """Two workspaces holding one chosen code: the bare link stays the first approval's (links already
+    handed out never break), and the later holder's link names its business with ``?b=``."""
+    from attribution.links import referral_link_path
+
     other = ProgramFactory(workspace=other_tenant.workspace, product=other_tenant.product)
-    approved_enrollment(program=other, agent=AgentFactory(workspace=other_tenant.workspace), code="ANN")
-    assert client.get("/r/ANN").status_code == 404
-    response = client.get("/r/ANN", {"b": other_tenant.workspace.id})
-    assert response.status_code == 302
-    assert Event.objects.get(type="click.recorded").workspace_id == other_tenant.workspace.id
+    later = approved_enrollment(program=other, agent=AgentFactory(workspace=other_tenant.workspace), code="ANN")
+
+    assert client.get("/r/ANN").status_code == 302
+    assert Event.objects.get(type="click.recorded").workspace_id == tenant.workspace.id
+    assert referral_link_path(ann) == "/r/ANN"
+    assert referral_link_path(later) == f"/r/ANN?b={other_tenant.workspace.id}"
+    assert client.get(referral_link_path(later)).status_code == 302
+    assert Event.objects.filter(type="click.recorded", workspace_id=other_tenant.workspace.id).count() == 1
 
 
 def test_the_view_decides_no_attribution(tenant, ann, client, project):

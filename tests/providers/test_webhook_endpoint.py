@@ -226,3 +226,26 @@ def test_racing_redeliveries_store_the_events_once(connected) -> None:
     assert sorted(a["verdict"] for a in answers) == ["accepted", "duplicate", "duplicate", "duplicate"]
     assert Event.objects.filter(source="stripe").count() == 2
     assert len({tuple(a["eventIds"]) for a in answers}) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_redelivery_costs_the_round_trips_of_a_new_delivery_and_is_recorded_as_duplicate(
+        client: Client, biz: str) -> None:
+    """On PostgreSQL a webhook is two queries (its secrets, then one message that stores the
+    delivery, appends and, for a redelivery, settles the row), so a provider retrying costs no more
+    than a new event; the duplicate's row names the original events."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = post_fixture(client, "stripe", "invoice.paid__first", business_id=biz).json()
+    with CaptureQueriesContext(connection) as queries:
+        again = post_fixture(client, "stripe", "invoice.paid__first", business_id=biz).json()
+
+    assert (first["verdict"], again["verdict"]) == ("accepted", "duplicate")
+    assert again["eventIds"] == first["eventIds"]
+    assert len(queries) == 2
+    stored = Delivery.objects.get(pk=again["deliveryId"])
+    assert (stored.verdict, stored.event_ids) == ("duplicate", first["eventIds"])
+    assert Delivery.objects.get(pk=first["deliveryId"]).verdict == "accepted"
+    assert Event.objects.count() == len(first["eventIds"])
