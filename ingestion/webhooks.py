@@ -208,11 +208,12 @@ def _store(provider: Provider, delivery: Delivery, normalised: Normalised, *, in
     # The delivery row and the events commit together, in one transaction (on PostgreSQL in one
     # round trip, see ``event_append_many``). The row is corrected afterwards only when some
     # events already existed (a redelivery) or when it was stored before (a re-normalisation).
-    # On PostgreSQL a redelivery's row is settled in SQL in that same transaction (``_delivery_settle``),
-    # so a duplicate costs what a new delivery costs; elsewhere it is corrected just after.
+    # On PostgreSQL the delivery row goes in after the events, in the same message, with its verdict
+    # and event ids read from what the insert found (``_delivery_insert_settled``): a redelivery
+    # costs what a new delivery costs. Elsewhere it goes in first and is corrected just after.
     settle = insert and connection.vendor == "postgresql"
-    results = event_append_many(news, before=[_delivery_insert(delivery)] if insert else [],
-                                after=[_delivery_settle(delivery, news)] if settle else [])
+    results = event_append_many(news, before=[_delivery_insert(delivery)] if insert and not settle else [],
+                                after=[_delivery_insert_settled(delivery, news)] if settle else [])
     created = sum(1 for r in results if r.created)
     if created < len(results):
         delivery.event_ids = [r.event_id for r in results]
@@ -281,27 +282,37 @@ def _delivery_insert(delivery: Delivery) -> tuple[str, list[Any]]:
     return _sql()["insert"], values
 
 
-def _delivery_settle(delivery: Delivery, news: list[NewEvent]) -> tuple[str, list[Any]]:
-    """PostgreSQL: after the events' insert, give the delivery the stored events' ids, in order, and
-    the verdict ``duplicate`` when none of them is the one drawn here (all were in already).
-
-    Touches the row only when some event already existed, like the Python correction it replaces.
-    """
-    table = connection.ops.quote_name(Delivery._meta.db_table)
+def _delivery_insert_settled(delivery: Delivery, news: list[NewEvent]) -> tuple[str, list[Any]]:
+    """PostgreSQL, after the events' insert: INSERT the delivery row with the stored events' ids, in
+    order, and the verdict ``duplicate`` when none of them is the one drawn here (all were in)."""
+    quote = connection.ops.quote_name
+    fields = Delivery._meta.concrete_fields
     values = ", ".join(["(%s::int, %s, %s, %s, %s)"] * len(news))
-    params: list[Any] = []
+    found_params: list[Any] = []
     for order, new in enumerate(news):
-        params.extend([order, new.workspace_id, new.source, new.source_event_id, new.event_id])
+        found_params.extend([order, new.workspace_id, new.source, new.source_event_id, new.event_id])
+    selects: list[str] = []
+    params: list[Any] = []
+    for f in fields:
+        if f.name == "event_ids":
+            selects.append("found.ids")
+        elif f.name == "verdict":
+            selects.append("CASE WHEN found.created = 0 THEN %s ELSE %s END")
+            params.extend([Delivery.Verdict.DUPLICATE, delivery.verdict])
+        else:
+            selects.append("%s")
+            params.append(f.get_db_prep_save(f.pre_save(delivery, True), connection))
     sql = (
-        f"UPDATE {table} AS d SET event_ids = found.ids, "
-        f"verdict = CASE WHEN found.created = 0 THEN %s ELSE d.verdict END "
+        f"INSERT INTO {quote(Delivery._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"SELECT {', '.join(selects)} "
         f"FROM (SELECT jsonb_agg(e.event_id ORDER BY v.ord) AS ids, "
         f"count(*) FILTER (WHERE e.event_id = v.mine) AS created "
         f"FROM (VALUES {values}) AS v(ord, ws, src, sid, mine) JOIN ingestion_event e "
-        f"ON e.workspace_id = v.ws AND e.source = v.src AND e.source_event_id = v.sid) AS found "
-        f"WHERE d.id = %s AND found.created < %s"
+        f"ON e.workspace_id = v.ws AND e.source = v.src AND e.source_event_id = v.sid) AS found"
     )
-    return sql, [Delivery.Verdict.DUPLICATE, *params, delivery.id, len(news)]
+    delivery._state.adding = False
+    delivery._state.db = connection.alias
+    return sql, [*params, *found_params]
 
 
 def _insert_delivery(delivery: Delivery) -> None:
