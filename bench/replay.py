@@ -20,7 +20,7 @@ What it does, in one run on one machine:
 3. Appends them with COPY in chunks of ``--chunk`` events and runs the projections after each
    chunk: the incremental state, as a live worker would build it. Snapshots the ledger (row count,
    per-currency sums, a digest of every entry's id, kind, amount and currency) and attribution.
-4. Times a read-only pass: the runner's loop (a transaction per batch of 1,000 events read with
+4. Times a read-only pass: the runner's loop (a transaction per batch of events read with
    ``event_list_after``) without applying anything.
 5. Times ``rebuild_projections`` (all projections: reset, then replay from position 0).
 6. Prints events/s for both, the ratio, and whether the rebuilt ledger equals the incremental one.
@@ -304,9 +304,12 @@ def ledger_snapshot() -> dict[str, Any]:
     return snapshot
 
 
-def read_only_pass(batch: int = 1000, start: int = 0) -> int:
+def read_only_pass(batch: int = 0, start: int = 0) -> int:
     """The runner's loop without applying: a transaction per batch, events read by position."""
+    from django.conf import settings
     from django.db import transaction
+
+    batch = batch or settings.REFAIRN_PROJECTION_BATCH_SIZE
 
     from ingestion.store import event_list_after
 
@@ -410,7 +413,10 @@ def main() -> None:
     rebuilt = ledger_snapshot()
     lag = projections.projection_lag()
 
-    print(f"\nread-only pass (batches of 1,000, no apply): {read:,} events in {read_seconds:.1f} s = "
+    from django.conf import settings
+
+    print(f"\nread-only pass (batches of {settings.REFAIRN_PROJECTION_BATCH_SIZE:,}, no apply): "
+          f"{read:,} events in {read_seconds:.1f} s = "
           f"{read_rate:,.0f} events/s")
     print(f"rebuild_projections (all: {', '.join(f'{k} {v:,}' for k, v in applied.items())}): "
           f"{rebuild_seconds:.1f} s = {rebuild_rate:,.0f} events/s end to end")
