@@ -1,7 +1,8 @@
 """Benchmark the CSV importer: a 100,000-row file imported, then uploaded again.
 
-    .venv/bin/python bench/csv_import.py                       # a fresh SQLite file in a temp folder
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/refairn_bench .venv/bin/python bench/csv_import.py
+    .venv/bin/python bench/csv_import.py             # a fresh PostgreSQL database, refairn_bench_csv
+    .venv/bin/python bench/csv_import.py --sqlite    # a fresh SQLite file in a temp folder (the embedded default)
+    DATABASE_URL=postgres://… .venv/bin/python bench/csv_import.py   # a database of your own
 
 Prints rows/s and peak memory of the import, rows/s and events appended (must be 0) of the
 re-upload and, on PostgreSQL, a reference: ``COPY`` of the same file into a staging table of
@@ -69,12 +70,18 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--catch-up", action="store_true",
                         help="afterwards, also time the projections catching up on the imported events (slow)")
+    parser.add_argument("--sqlite", action="store_true", help="run on a fresh SQLite file instead of PostgreSQL")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="also measure the Python heap peak of a dry run with tracemalloc (slower)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="refairn-bench-csv-"))
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    if args.sqlite:
+        os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    elif "DATABASE_URL" not in os.environ:
+        from bench.harness import fresh_database
+
+        os.environ["DATABASE_URL"] = fresh_database("refairn_bench_csv")
     os.environ.setdefault("REFAIRN_DATA_DIR", str(workdir))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refairn.settings.base")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
