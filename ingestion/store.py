@@ -61,6 +61,9 @@ def event_append(new: NewEvent) -> Appended:
 
 
 Statement = tuple[str, Sequence[object]]
+# Appends up to this many events go as one message (the hot path: a request's one or few events).
+# A large batch (a CSV chunk, an API batch) takes the atomic path, which reads back only the twins.
+ONE_MESSAGE_MAX = 100
 
 
 def event_append_many(news: Sequence[NewEvent], *, before: Sequence[Statement] = (),
@@ -85,7 +88,7 @@ def event_append_many(news: Sequence[NewEvent], *, before: Sequence[Statement] =
 
     from .projections import schedule_run
 
-    if _one_round_trip():
+    if len(unique) <= ONE_MESSAGE_MAX and _one_round_trip():
         # Lock, insert, twins and commit in one message: PostgreSQL runs a multi-statement simple
         # query as one implicit transaction, so the append lock is held until that commit, exactly
         # as in the atomic block below, and a duplicate costs no more round trips than a new event.
@@ -158,11 +161,21 @@ def _insert_in_one_message(news: Sequence[NewEvent], *, before: Sequence[Stateme
     drawn here was inserted now, any other is the earlier twin.
     """
     insert_sql, insert_params = _insert_statement(news, returning=False)
-    keys = [(new.workspace_id, new.source, new.source_event_id) for new in news]
-    lookup_sql = ("SELECT workspace_id, source, source_event_id, event_id, position FROM ingestion_event "
-                  "WHERE (workspace_id, source, source_event_id) IN (" + ", ".join(["(%s, %s, %s)"] * len(keys)) + ")")
+    # One clause per (workspace, source), its ids as a list: the unique index serves each clause
+    # (a row-value IN over every key may be planned as a scan of the whole store).
+    by_scope: dict[tuple[str, str], list[str]] = {}
+    for new in news:
+        by_scope.setdefault((new.workspace_id, new.source), []).append(new.source_event_id)
+    clauses: list[str] = []
+    lookup_params: list[object] = []
+    for (workspace_id, source), ids in by_scope.items():
+        clauses.append("(workspace_id = %s AND source = %s AND source_event_id IN ("
+                       + ", ".join(["%s"] * len(ids)) + "))")
+        lookup_params.extend([workspace_id, source, *ids])
+    lookup_sql = ("SELECT workspace_id, source, source_event_id, event_id, position FROM ingestion_event WHERE "
+                  + " OR ".join(clauses))
     statements = [*before, (f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})", ()), (insert_sql, insert_params),
-                  *after, (lookup_sql, [part for key in keys for part in key])]
+                  *after, (lookup_sql, lookup_params)]
     with connection.cursor() as cursor:
         cursor.execute("; ".join(text for text, _ in statements), [p for _, ps in statements for p in ps])
         while cursor.nextset():
