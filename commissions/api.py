@@ -29,6 +29,7 @@ from ingestion.api_io import (
     iso,
     parse_currency,
     parse_datetime,
+    query_choice,
     read_json_object,
     require_business_id,
 )
@@ -129,15 +130,6 @@ def as_of_param(request: Request) -> datetime:
     value = parse_datetime(raw, "asOf")
     if len(raw.strip()) == 10:
         value = value.replace(hour=23, minute=59, second=59, microsecond=999999)
-    return value
-
-
-def _choice(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
-    value = request.query_params.get(name)
-    if value in (None, ""):
-        return None
-    if value not in choices:
-        raise invalid(f"{name} must be one of {', '.join(choices)}", name)
     return value
 
 
@@ -375,9 +367,9 @@ class CommissionListView(APIView):
         qs, pairs = selectors.commission_list(
             workspace_id=request.auth.workspace_id, as_of=as_of_param(request),
             agent_id=params.get("agentId") or None,
-            status=_choice(request, "status", selectors.STATUSES),
+            status=query_choice(request, "status", selectors.STATUSES),
             currency=parse_currency(currency) if currency else None,
-            kind=_choice(request, "kind", selectors.KINDS),
+            kind=query_choice(request, "kind", selectors.KINDS),
             payment_ref=params.get("paymentRef") or None,
             customer_id=params.get("customerId") or None,
         )
@@ -512,7 +504,7 @@ class PayoutListCreateView(APIView):
         currency = request.query_params.get("currency")
         qs = selectors.payout_list(
             workspace_id=request.auth.workspace_id, agent_id=request.query_params.get("agentId") or None,
-            status=_choice(request, "status", tuple(Payout.Status.values)),
+            status=query_choice(request, "status", tuple(Payout.Status.values)),
             currency=parse_currency(currency) if currency else None,
         )
         page = cursor_paginate(request, qs, ordering=("-created_position", "-id"))

@@ -48,7 +48,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from agents.models import Agent
-from ingestion.api_io import READ_ERRORS, invalid, iso, parse_currency
+from ingestion.api_io import READ_ERRORS, iso, parse_currency, query_choice
 from ingestion.money import from_minor
 
 from . import selectors
@@ -201,15 +201,6 @@ def _stamp() -> str:
 
 # --- HTTP -----------------------------------------------------------------------------------------
 
-def _choice(request: Request, name: str, choices: Sequence[str]) -> str | None:
-    value = request.query_params.get(name)
-    if value in (None, ""):
-        return None
-    if value not in choices:
-        raise invalid(f"{name} must be one of {', '.join(choices)}", name)
-    return value
-
-
 def _currency(request: Request) -> str | None:
     value = request.query_params.get("currency")
     return parse_currency(value) if value else None
@@ -274,8 +265,8 @@ class CommissionExportView(_CsvView):
         workspace_id = request.auth.workspace_id
         lines = ledger_export(
             workspace_id=workspace_id, as_of=as_of_param(request), agent_id=params.get("agentId") or None,
-            status=_choice(request, "status", selectors.STATUSES), currency=_currency(request),
-            kind=_choice(request, "kind", selectors.KINDS), payment_ref=params.get("paymentRef") or None,
+            status=query_choice(request, "status", selectors.STATUSES), currency=_currency(request),
+            kind=query_choice(request, "kind", selectors.KINDS), payment_ref=params.get("paymentRef") or None,
             customer_id=params.get("customerId") or None, payout_id=params.get("payoutId") or None,
         )
         return csv_response(lines, f"refairn-ledger-{workspace_id}-{_stamp()}.csv")
@@ -305,7 +296,7 @@ class PayoutExportView(_CsvView):
         workspace_id = request.auth.workspace_id
         payouts = selectors.payout_list(
             workspace_id=workspace_id, agent_id=request.query_params.get("agentId") or None,
-            status=_choice(request, "status", tuple(Payout.Status.values)), currency=_currency(request))
+            status=query_choice(request, "status", tuple(Payout.Status.values)), currency=_currency(request))
         return csv_response(payout_file(payouts), f"refairn-payouts-{workspace_id}-{_stamp()}.csv")
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -277,3 +277,13 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         return {"type": "http", "scheme": "bearer", "bearerFormat": "rf_live_… / rf_test_… secret key"}
+
+
+def query_choice(request: Any, name: str, choices: Sequence[str]) -> str | None:
+    """A query parameter that must be one of ``choices`` (absent or empty: ``None``); else 400."""
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    if value not in choices:
+        raise invalid(f"{name} must be one of {', '.join(choices)}", name)
+    return value
