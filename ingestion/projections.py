@@ -120,8 +120,24 @@ def run_projection(name: str, *, batch_size: int | None = None, max_batches: int
 
 
 def run_all(**kwargs: int) -> dict[str, int]:
-    """Run every projection, dependencies first; return how many events each applied."""
-    return {name: run_projection(name, **kwargs) for name in registered()}
+    """Run every projection up to the head, dependencies first; return how many events each applied.
+
+    Batch by batch in turn (one of each projection, then again), not one projection to the head
+    and then the next: a projection that depends on another follows it batch behind batch, so a
+    backlog's first ledger entries appear after one batch of each instead of after the whole
+    backlog has gone through attribution.
+    """
+    if kwargs.get("max_batches") is not None:
+        return {name: run_projection(name, **kwargs) for name in registered()}
+    totals = dict.fromkeys(registered(), 0)
+    while True:
+        moved = 0
+        for name in totals:
+            applied = run_projection(name, max_batches=1, **kwargs)
+            totals[name] += applied
+            moved += applied
+        if not moved:
+            return totals
 
 
 def rebuild(name: str | None = None) -> dict[str, int]:

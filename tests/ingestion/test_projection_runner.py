@@ -168,3 +168,20 @@ def test_two_concurrent_runners_never_apply_an_event_twice(
     assert sum(applied) == 120
     assert _applied(RECORDER) == Counter(positions)
     assert ProjectionCheckpoint.objects.get(name=RECORDER).position == positions[-1]
+
+
+def test_run_all_moves_a_dependent_batch_behind_batch_with_its_dependency(
+    db: None, tenant: CreatedWorkspace, recorder: RecordingProjector, dependent: DependentProjector,
+) -> None:
+    """A backlog is projected in turns, one batch of each projection: the dependent's first rows
+    exist before its dependency has reached the head, so a ledger entry does not wait for the whole
+    backlog to go through attribution (projection lag)."""
+    positions = _append(tenant.workspace.id, 30)
+
+    counts = projections.run_all(batch_size=10)
+
+    assert counts[RECORDER] == counts[DEPENDENT] == 30
+    rows = list(ProjectedEvent.objects.order_by("id").values_list("projector", "position"))
+    first_dependent = next(i for i, (name, _) in enumerate(rows) if name == DEPENDENT)
+    assert rows[first_dependent - 1] == (RECORDER, positions[9])  # right after the first batch
+    assert projections.checkpoint_position(DEPENDENT) == positions[-1]
