@@ -7,7 +7,7 @@ time from the events' ``occurred_at``, so a rebuild decides exactly what the liv
 Speed (issue #3, replay of a million events): a batch is applied as one unit of work. Every key the
 batch names (codes, clicks, customers by ref/email/provider id, payment refs) is loaded in a few
 ``__in`` queries, the events are folded into those in-memory rows, and new and changed rows are
-written with ``bulk_create`` / ``bulk_update`` at the end of the batch, inside the runner's
+written at the end of the batch (``ingestion.bulk_writes``: COPY and array updates), inside the runner's
 transaction. Within a batch the in-memory maps are the truth; the database is only read for keys
 not loaded yet.
 
@@ -55,9 +55,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
-from django.db.models import Model
-
+from ingestion.bulk_writes import chunks, insert_rows, update_rows
 from ingestion.ids import derived_id
 from ingestion.models import Event
 from ingestion.natural_keys import NATURAL_KEY_PREFIX, payment_natural_key
@@ -92,7 +90,6 @@ _ENROLLMENT_TYPES = {"enrollment.approved", "enrollment.rejected", "enrollment.r
 _CUSTOMER_TYPES = {"customer.created", "payment.succeeded", "subscription.cancelled", "support.assigned",
                    "support.unassigned", "attribution.reassigned"}
 _CREATING_TYPES = {"customer.created", "payment.succeeded", "support.assigned"}
-_CHUNK = 500
 
 
 class AttributionProjector(Projector):
@@ -116,37 +113,6 @@ class AttributionProjector(Projector):
             model.objects.all().delete()
 
 
-def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
-    values = list(values)
-    for start in range(0, len(values), _CHUNK):
-        yield values[start:start + _CHUNK]
-
-
-def _bulk_update(model: type[Model], rows: list[Any], fields: list[str]) -> None:
-    """UPDATE ``fields`` of ``rows`` by primary key: one ``UPDATE … FROM unnest(…)`` on PostgreSQL.
-
-    Django's ``bulk_update`` builds a ``CASE WHEN pk = … THEN …`` expression per field and row;
-    for a batch of customers that cost more CPU than the rest of the projection together
-    (bench/replay.py, profiled). Here each column travels as one array parameter, so the
-    statement text is short and constant. Same rows, same values (each adapted by its field).
-    """
-    if connection.vendor != "postgresql":
-        model.objects.bulk_update(rows, fields, batch_size=_CHUNK)
-        return
-    meta = model._meta
-    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(f.column) for f in columns)
-    sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns[1:])
-    arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in columns)
-    pk = quote(meta.pk.column)
-    sql = f"UPDATE {quote(meta.db_table)} AS t SET {sets} FROM unnest({arrays}) AS v ({names}) WHERE t.{pk} = v.{pk}"
-    with connection.cursor() as cursor:
-        for chunk in _chunks(rows):
-            cursor.execute(sql, [[f.get_db_prep_save(getattr(row, f.attname), connection) for row in chunk]
-                                 for f in columns])
-
-
 class _UnitOfWork:
     """The state one batch reads and writes: identity maps of loaded rows, and what to flush."""
 
@@ -160,6 +126,11 @@ class _UnitOfWork:
         self.by_provider: dict[tuple[str, str, str], str | None] = {}
         self.by_subscription: dict[tuple[str, str], str | None] = {}
         self.payments: dict[tuple[str, str], PaymentRecord | None] = {}
+        # A customer's payments by ref, complete once loaded (``customer_payments``), kept complete
+        # as the batch records more; and this batch's new payments by customer, for customers not
+        # loaded yet.
+        self.payments_of: dict[str, dict[str, PaymentRecord]] = {}
+        self.new_payments_of: dict[str, list[PaymentRecord]] = defaultdict(list)
         # Writes.
         self.new_codes: list[ReferralCode] = []
         self.dirty_codes: dict[int, ReferralCode] = {}
@@ -185,6 +156,7 @@ class _UnitOfWork:
         subscriptions: dict[str, set[str]] = defaultdict(set)
         payment_refs: dict[str, set[str]] = defaultdict(set)
         customer_ids: set[str] = set()
+        payment_events: list[tuple[Event, dict]] = []
         for event in events:
             data = event.data if isinstance(event.data, dict) else {}
             ws = event.workspace_id
@@ -220,6 +192,7 @@ class _UnitOfWork:
             if click_id:
                 clicks[ws].add(click_id)
             if kind == "payment.succeeded":
+                payment_events.append((event, data))
                 payment_ref = domain.text(data.get("payment_ref"))
                 if payment_ref:
                     payment_refs[ws].add(payment_ref)
@@ -267,10 +240,30 @@ class _UnitOfWork:
                 attributed[customer.workspace_id].add(customer.referral_code)
         for ws, values in attributed.items():
             self._load_codes(ws, values)
+        self._load_payments_of(self._late_payers(payment_events))
+
+    def _late_payers(self, payment_events: list[tuple[Event, dict]]) -> set[str]:
+        """Known customers a payment of the batch is dated before (or with) their last payment.
+
+        ``place`` re-numbers those customers' payments, so it needs all of them: loaded here in a
+        query per 500 customers instead of one per customer. Any customer the payment names by
+        any key is taken; loading one too many costs a few rows.
+        """
+        late: set[str] = set()
+        for event, data in payment_events:
+            ws = event.workspace_id
+            ids = _Ids.of(event, data)
+            for customer_id in (self.by_ref.get((ws, ids.ref)), self.by_provider.get((ws, ids.provider, ids.pcid)),
+                                self.by_email.get((ws, ids.email))):
+                customer = self.customers.get(customer_id) if customer_id else None
+                if (customer is not None and customer.last_payment_at is not None
+                        and event.occurred_at <= customer.last_payment_at):
+                    late.add(customer.id)
+        return late
 
     def _load_codes(self, ws: str, values: Iterable[str]) -> None:
         values = [v for v in values if (ws, v) not in self.codes]
-        for chunk in _chunks(values):
+        for chunk in chunks(values):
             for key in chunk:
                 self.codes[(ws, key)] = None
             for row in ReferralCode.objects.filter(workspace_id=ws, code__in=chunk):
@@ -278,7 +271,7 @@ class _UnitOfWork:
 
     def _load_clicks(self, ws: str, values: Iterable[str]) -> None:
         values = [v for v in values if (ws, v) not in self.clicks]
-        for chunk in _chunks(values):
+        for chunk in chunks(values):
             for key in chunk:
                 self.clicks[(ws, key)] = None
             for row in Click.objects.filter(workspace_id=ws, click_id__in=chunk):
@@ -287,7 +280,7 @@ class _UnitOfWork:
     def _load_customers_by(self, field: str, ws: str, values: Iterable[str],
                            index: dict[tuple[str, str], str | None]) -> None:
         values = [v for v in values if (ws, v) not in index]
-        for chunk in _chunks(values):
+        for chunk in chunks(values):
             for key in chunk:
                 index[(ws, key)] = None
             rows = Customer.objects.filter(workspace_id=ws, **{f"{field}__in": chunk}).order_by("created_position")
@@ -299,11 +292,26 @@ class _UnitOfWork:
 
     def _load_customers(self, ids: Iterable[str]) -> None:
         ids = [i for i in ids if i not in self.customers]
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             for key in chunk:
                 self.customers[key] = None
             for row in Customer.objects.filter(id__in=chunk):
                 self._remember_customer(row)
+
+    def _load_payments_of(self, customer_ids: Iterable[str]) -> None:
+        """Load every payment record of these customers (see ``customer_payments``)."""
+        ids = [i for i in customer_ids if i not in self.payments_of]
+        for chunk in chunks(ids):
+            loaded: dict[str, dict[str, PaymentRecord]] = {customer_id: {} for customer_id in chunk}
+            for row in PaymentRecord.objects.filter(customer_id__in=chunk):
+                key = (row.workspace_id, row.payment_ref)
+                if self.payments.get(key) is None:
+                    self.payments[key] = row
+                loaded[row.customer_id][row.payment_ref] = self.payments[key]  # type: ignore[assignment]
+            for customer_id, rows in loaded.items():
+                for row in self.new_payments_of.pop(customer_id, ()):
+                    rows[row.payment_ref] = row
+                self.payments_of[customer_id] = rows
 
     def _remember_customer(self, row: Customer) -> Customer:
         """Keep the in-memory row when there is one: it may hold this batch's changes."""
@@ -317,7 +325,7 @@ class _UnitOfWork:
         pairs = [p for p in pairs if (ws, *p) not in self.by_provider]
         for provider, pcid in pairs:
             self.by_provider[(ws, provider, pcid)] = None
-        for chunk in _chunks(pairs):
+        for chunk in chunks(pairs):
             ids = {pcid for _, pcid in chunk}
             rows = ProviderCustomerLink.objects.filter(workspace_id=ws, provider_customer_id__in=ids)
             for row in rows.values_list("provider", "provider_customer_id", "customer_id"):
@@ -325,7 +333,7 @@ class _UnitOfWork:
 
     def _load_subscription_links(self, ws: str, values: Iterable[str]) -> None:
         values = [v for v in values if (ws, v) not in self.by_subscription]
-        for chunk in _chunks(values):
+        for chunk in chunks(values):
             for key in chunk:
                 self.by_subscription[(ws, key)] = None
             rows = SubscriptionLink.objects.filter(workspace_id=ws, subscription_ref__in=chunk)
@@ -334,7 +342,7 @@ class _UnitOfWork:
 
     def _load_payments(self, ws: str, values: Iterable[str]) -> None:
         values = [v for v in values if (ws, v) not in self.payments]
-        for chunk in _chunks(values):
+        for chunk in chunks(values):
             for key in chunk:
                 self.payments[(ws, key)] = None
             for row in PaymentRecord.objects.filter(workspace_id=ws, payment_ref__in=chunk):
@@ -414,17 +422,28 @@ class _UnitOfWork:
         return None
 
     def customer_payments(self, customer: Customer) -> list[PaymentRecord]:
-        """Every payment record of the customer, from the database and from this batch."""
-        rows: dict[str, PaymentRecord] = {}
-        for row in PaymentRecord.objects.filter(customer_id=customer.id):
-            key = (row.workspace_id, row.payment_ref)
-            if self.payments.get(key) is None:
-                self.payments[key] = row
-            rows[row.payment_ref] = self.payments[key]  # type: ignore[assignment]
-        for row in self.new_payments:
-            if row.customer_id == customer.id:
-                rows[row.payment_ref] = row
-        return [r for r in rows.values() if r.customer_id == customer.id]
+        """Every payment record of the customer, from the database and from this batch.
+
+        Read once per customer and batch (for most, in ``prefetch``), then kept in memory: a
+        customer whose payments arrive out of business order (a backlog of older payments, a CSV
+        of history) re-numbers them on every arrival, and reading them from the database each
+        time made that path quadratic (bench/lag.py).
+        """
+        if customer.id not in self.payments_of:
+            self._load_payments_of([customer.id])
+        return list(self.payments_of[customer.id].values())
+
+    def add_payment(self, record: PaymentRecord) -> None:
+        """Record a new payment of this batch, and index it under its customer."""
+        self.payments[(record.workspace_id, record.payment_ref)] = record
+        self.new_payments.append(record)
+        if not record.customer_id:
+            return
+        loaded = self.payments_of.get(record.customer_id)
+        if loaded is not None:
+            loaded[record.payment_ref] = record
+        else:
+            self.new_payments_of[record.customer_id].append(record)
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -451,28 +470,17 @@ class _UnitOfWork:
 
     def flush(self) -> None:
         """Write this batch's new and changed rows (inside the runner's transaction)."""
-        if self.new_codes:
-            ReferralCode.objects.bulk_create(self.new_codes, batch_size=_CHUNK)
-        if self.dirty_codes:
-            _bulk_update(ReferralCode, list(self.dirty_codes.values()), _CODE_FIELDS)
-        if self.new_clicks:
-            Click.objects.bulk_create(self.new_clicks, batch_size=_CHUNK)
-        if self.new_customers:
-            Customer.objects.bulk_create(list(self.new_customers.values()), batch_size=_CHUNK)
-        if self.dirty_customers:
-            _bulk_update(Customer, list(self.dirty_customers.values()), _CUSTOMER_FIELDS)
-        if self.new_provider_links:
-            ProviderCustomerLink.objects.bulk_create(self.new_provider_links, batch_size=_CHUNK)
-        if self.new_subscription_links:
-            SubscriptionLink.objects.bulk_create(self.new_subscription_links, batch_size=_CHUNK)
-        if self.new_payments:
-            PaymentRecord.objects.bulk_create(self.new_payments, batch_size=_CHUNK)
-        if self.dirty_payments:
-            _bulk_update(PaymentRecord, list(self.dirty_payments.values()), _PAYMENT_FIELDS)
-        if self.new_attributions:
-            PaymentAttribution.objects.bulk_create(self.new_attributions, batch_size=_CHUNK)
-        if self.new_refusals:
-            AttributionRefusal.objects.bulk_create(self.new_refusals, batch_size=_CHUNK)
+        insert_rows(ReferralCode, self.new_codes)
+        update_rows(ReferralCode, list(self.dirty_codes.values()), _CODE_FIELDS)
+        insert_rows(Click, self.new_clicks)
+        insert_rows(Customer, list(self.new_customers.values()))
+        update_rows(Customer, list(self.dirty_customers.values()), _CUSTOMER_FIELDS)
+        insert_rows(ProviderCustomerLink, self.new_provider_links)
+        insert_rows(SubscriptionLink, self.new_subscription_links)
+        insert_rows(PaymentRecord, self.new_payments)
+        update_rows(PaymentRecord, list(self.dirty_payments.values()), _PAYMENT_FIELDS)
+        insert_rows(PaymentAttribution, self.new_attributions)
+        insert_rows(AttributionRefusal, self.new_refusals)
 
     # --- events --------------------------------------------------------------------------------
 
@@ -724,8 +732,7 @@ class _UnitOfWork:
             occurred_at=event.occurred_at, amount=amount, currency=currency.upper(),
             customer_id=customer.id if customer else "", matched_by=matched_by or PaymentRecord.MatchedBy.NONE,
         )
-        self.payments[(ws, payment_ref)] = record
-        self.new_payments.append(record)
+        self.add_payment(record)
         if customer is None:
             return
         self.learn(customer, event, ids)

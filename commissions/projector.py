@@ -8,7 +8,7 @@ the alias) and its own tables; the rules live in ``commissions.domain`` and ``co
 
 Speed (replay goal ≥15k events/s for both projections): one query fetches a batch's decisions by
 position range, a handful more load only the rows the batch touches, and everything new is
-written with ``bulk_create`` (upserts for the few mutable state rows).
+written by COPY (``ingestion.bulk_writes``; upserts for the few mutable state rows).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from ingestion.bulk_writes import insert_rows
 from ingestion.models import Event
 from ingestion.projections import Projector
 
@@ -161,8 +162,7 @@ def load_for(book: LedgerBook, views: Iterable[EventView], decisions: dict[int, 
 
 def save(book: LedgerBook) -> None:
     """Write what applying the batch changed: new rows inserted, state rows upserted."""
-    if book.new_entries:
-        LedgerEntry.objects.bulk_create([LedgerEntry(**e.__dict__) for e in book.new_entries], batch_size=500)
+    insert_rows(LedgerEntry, [LedgerEntry(**e.__dict__) for e in book.new_entries])
     payments = book.changed_payments()
     if payments:
         LedgerPayment.objects.bulk_create(
@@ -176,19 +176,17 @@ def save(book: LedgerBook) -> None:
             update_fields=[f for f in _DISPUTE_FIELDS
                            if f not in ("id", "workspace_id", "payment_ref", "dispute_ref")],
         )
-    if book.new_trail:
-        LedgerTrail.objects.bulk_create([LedgerTrail(**n.__dict__) for n in book.new_trail], batch_size=500)
+    insert_rows(LedgerTrail, [LedgerTrail(**n.__dict__) for n in book.new_trail])
     payouts = book.changed_payouts()
     if payouts:
         Payout.objects.bulk_create(
             [Payout(**{f: getattr(p, f) for f in _PAYOUT_FIELDS}) for p in payouts], update_conflicts=True,
             unique_fields=["id"], update_fields=[f for f in _PAYOUT_FIELDS if f not in ("id", "workspace_id")],
         )
-    if book.new_payout_lines:
-        PayoutLine.objects.bulk_create([
-            PayoutLine(payout_id=payout_id, workspace_id=workspace_id, entry_id=entry_id, amount=amount)
-            for payout_id, workspace_id, entry_id, amount in book.new_payout_lines
-        ], batch_size=500)
+    insert_rows(PayoutLine, [
+        PayoutLine(payout_id=payout_id, workspace_id=workspace_id, entry_id=entry_id, amount=amount)
+        for payout_id, workspace_id, entry_id, amount in book.new_payout_lines
+    ])
 
 
 def _by_workspace(pairs: set[tuple[str, str]], field: str = "payment_ref") -> Q:

@@ -107,3 +107,22 @@ def test_rebuilding_after_out_of_order_payments_reproduces_every_number(tenant, 
     assert (_numbers(ws), _decided(ws)) == (numbers, decided)
     assert numbers == {"ch_1": 1, "ch_2": 2, "ch_3": 3, "ch_4": 4}
     assert Customer.objects.get(email="late@example.com").first_payment_at == first == at(1)
+
+
+def test_late_payments_of_a_known_customer_in_one_batch_are_numbered_with_its_stored_ones(tenant, ann, project):
+    """A backlog of older payments: stored Apr and May, then one batch of Jan, Jun, Feb (in that order).
+
+    The batch reads the customer's stored payments once and numbers them together with its own,
+    including a later-dated payment of the same batch that arrives between the late ones.
+    """
+    ws = tenant.workspace.id
+    signup(ws, "backlog@example.com", referral_code="ANN", when=at(0))
+    pay(ws, "ch_apr", email="backlog@example.com", when=at(91))
+    pay(ws, "ch_may", email="backlog@example.com", when=at(121))
+    project()
+    for ref, day in (("ch_jan", 1), ("ch_jun", 152), ("ch_feb", 31)):
+        pay(ws, ref, email="backlog@example.com", when=at(day))
+    project()
+    assert _numbers(ws) == {"ch_jan": 1, "ch_feb": 2, "ch_apr": 3, "ch_may": 4, "ch_jun": 5}
+    customer = Customer.objects.get(email="backlog@example.com")
+    assert (customer.first_payment_at, customer.last_payment_at, customer.payments_count) == (at(1), at(152), 5)
