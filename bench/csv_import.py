@@ -9,7 +9,8 @@ re-upload and, on PostgreSQL, a reference: ``COPY`` of the same file into a stag
 text columns (no validation, no events), with the importer/COPY ratio. Projections are not run
 during the imports (their wake-ups are switched off), so the figures are the importer's own;
 with ``--catch-up``, the projections catching up afterwards are timed and printed separately.
-``--rows`` makes a quick run (the targets are for the default 100,000).
+``--rows`` makes a quick run (the targets are for the default 100,000); ``--profile`` prints where
+the first import's time goes (cProfile, slower).
 
 Targets (issue #7, printed, never asserted): ≥25,000 rows/s for 100k rows, peak memory ≤200 MB,
 re-upload ≥50,000 rows/s appending 0 events.
@@ -18,8 +19,11 @@ re-upload ≥50,000 rows/s appending 0 events.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import csv
+import io
 import os
+import pstats
 import random
 import resource
 import sys
@@ -71,6 +75,7 @@ def main() -> None:
     parser.add_argument("--catch-up", action="store_true",
                         help="afterwards, also time the projections catching up on the imported events (slow)")
     parser.add_argument("--sqlite", action="store_true", help="run on a fresh SQLite file instead of PostgreSQL")
+    parser.add_argument("--profile", action="store_true", help="profile the first import (cProfile) and print the top")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="also measure the Python heap peak of a dry run with tracemalloc (slower)")
     args = parser.parse_args()
@@ -131,19 +136,28 @@ def main() -> None:
     projections.schedule_run = lambda: None  # type: ignore[assignment]
     rss_before = peak_rss_mb()
 
-    def run(label: str, dry_run: bool = False) -> tuple[float, object]:
+    def run(label: str, dry_run: bool = False, profile: bool = False) -> tuple[float, object]:
         before = Event.objects.filter(workspace=workspace).count()
+        profiler = cProfile.Profile() if profile else None
         started = time.perf_counter()
         with path.open("rb") as stream:
+            if profiler is not None:
+                profiler.enable()
             result = import_csv(workspace=workspace, stream=stream, dry_run=dry_run, filename=path.name)
+            if profiler is not None:
+                profiler.disable()
         elapsed = time.perf_counter() - started
+        if profiler is not None:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+            print(out.getvalue())
         stored = Event.objects.filter(workspace=workspace).count() - before
         print(f"{label}: {result.rows_done:,} rows in {elapsed:.2f} s = {result.rows_done / elapsed:,.0f} rows/s; "
               f"events appended {result.events_appended:,} (store grew by {stored:,}), "
               f"already in {result.events_duplicate:,}, invalid rows {result.rows_invalid:,}")
         return result.rows_done / elapsed, result
 
-    first_rate, _ = run("import   ")
+    first_rate, _ = run("import   ", profile=args.profile)
     print(f"peak memory (RSS): {peak_rss_mb():.0f} MB for the process, {peak_rss_mb() - rss_before:+.0f} MB "
           "during the import (Django itself is the rest)")
     again_rate, again = run("re-upload")

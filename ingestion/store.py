@@ -214,11 +214,51 @@ def _insert_statement(news: Iterable[NewEvent], *, returning: bool = True) -> St
     return sql, params
 
 
-def _insert(news: Iterable[NewEvent]) -> _Found:
+def _insert(news: Sequence[NewEvent]) -> _Found:
+    if connection.vendor == "postgresql" and len(news) > ONE_MESSAGE_MAX:
+        return _insert_by_copy(news)
     sql, params = _insert_statement(news)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {(w, s, k): (e, p) for w, s, k, e, p in cursor.fetchall()}
+
+
+# A large append (a CSV chunk) as one INSERT … VALUES spent most of its time in psycopg parsing a
+# statement of tens of thousands of placeholders (client-side binding), so it goes through COPY
+# into a staging table dropped at commit, then one INSERT … SELECT in the rows' order.
+_STAGE = "refairn_append_stage"
+_STAGE_DDL = (
+    f"CREATE TEMPORARY TABLE {_STAGE} (ord integer, event_id text, workspace_id text, source text, "
+    "source_event_id text, type text, occurred_at timestamptz, recorded_at timestamptz, data jsonb, raw jsonb, "
+    "schema_version smallint, actor text) ON COMMIT DROP"
+)
+
+
+def _insert_by_copy(news: Sequence[NewEvent]) -> _Found:
+    """Insert ``news`` (inside the append transaction, lock held) by COPY; return the new keys.
+
+    Positions follow the rows' order (``ORDER BY ord``), as with the VALUES list; twins are
+    skipped by the same ``ON CONFLICT DO NOTHING``.
+    """
+    recorded_at = timezone.now()
+    columns = ", ".join(_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGE_DDL)
+        with cursor.copy(f"COPY {_STAGE} (ord, {columns}) FROM STDIN") as copy:
+            for index, new in enumerate(news):
+                copy.write_row((
+                    index, new.event_id, new.workspace_id, new.source, new.source_event_id, new.type,
+                    new.occurred_at, recorded_at, json.dumps(new.data, separators=(",", ":")),
+                    None if new.raw is None else json.dumps(new.raw, separators=(",", ":")),
+                    new.schema_version, new.actor,
+                ))
+        cursor.execute(
+            f"INSERT INTO ingestion_event ({columns}) SELECT {columns} FROM {_STAGE} ORDER BY ord "
+            "ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING "
+            "RETURNING workspace_id, source, source_event_id, event_id, position")
+        found = {(w, s, k): (e, p) for w, s, k, e, p in cursor.fetchall()}
+        cursor.execute(f"DROP TABLE {_STAGE}")
+    return found
 
 
 def _find(keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[str, int]]:

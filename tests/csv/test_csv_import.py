@@ -402,7 +402,9 @@ def test_the_number_of_queries_does_not_grow_with_the_rows_of_a_batch(run: Run, 
             run(make_csv(rows))
         return len(captured)
 
-    assert queries(5, 0) == queries(200, 1000)
+    # Both batches hold more than ONE_MESSAGE_MAX events, so both are appended the same way
+    # (COPY on PostgreSQL); a smaller append takes the VALUES path, with fewer statements.
+    assert queries(150, 0) == queries(450, 1000)
 
 
 def test_stored_errors_are_capped_but_all_bad_rows_are_counted(run: Run) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -12,7 +13,7 @@ import pytest
 from django.db import connection, connections, transaction
 
 from ingestion.models import AppendOnlyError, Event
-from ingestion.store import event_append, event_append_many, event_list_after
+from ingestion.store import ONE_MESSAGE_MAX, Appended, event_append, event_append_many, event_list_after
 from ingestion.workspaces import CreatedWorkspace
 from tests.testapp.support import new_event
 
@@ -73,6 +74,30 @@ def test_append_many_with_new_and_duplicate_events(tenant: CreatedWorkspace) -> 
     assert results[0].position < results[2].position
     assert Event.objects.count() == 3
     assert event_append_many([]) == []
+
+
+def test_a_large_append_keeps_the_batch_order_and_answers_twins(tenant: CreatedWorkspace) -> None:
+    """Past ``ONE_MESSAGE_MAX`` events (COPY on PostgreSQL) positions still follow the batch's
+    order, stored and in-batch twins are answered with the original, and payloads land intact."""
+    ws = tenant.workspace.id
+    stored = event_append(new_event(ws, "old"))
+    keys = [f"big-{i:03d}" for i in reversed(range(ONE_MESSAGE_MAX + 50))]
+    news = [new_event(ws, key, amount=i) for i, key in enumerate(keys)]
+    news[7] = new_event(ws, "old")
+    news.append(new_event(ws, keys[0]))
+    news[3] = dataclasses.replace(news[3], raw={"line": 4, "note": "tab\there, newline\nthere, back\\slash"})
+
+    results = event_append_many(news)
+
+    assert [r.created for r in results].count(True) == len(keys) - 1
+    assert results[7] == Appended(stored.event_id, stored.position, False)
+    assert results[-1] == Appended(results[0].event_id, results[0].position, False)
+    created = [r.position for r in results if r.created]
+    assert created == sorted(created)
+    row = Event.objects.get(source_event_id=keys[3])
+    assert (row.data, row.raw) == ({"amount": 3, "key": keys[3]},
+                                   {"line": 4, "note": "tab\there, newline\nthere, back\\slash"})
+    assert Event.objects.count() == len(keys)
 
 
 def test_event_save_on_a_stored_row_is_refused(tenant: CreatedWorkspace) -> None:
