@@ -107,9 +107,11 @@ class AttributionProjector(Projector):
             work.handle(event)
         work.flush()
 
+    models = (PaymentAttribution, PaymentRecord, AttributionRefusal, SubscriptionLink, ProviderCustomerLink,
+              Customer, Click, ReferralCode)
+
     def reset(self) -> None:
-        for model in (PaymentAttribution, PaymentRecord, AttributionRefusal, SubscriptionLink,
-                      ProviderCustomerLink, Customer, Click, ReferralCode):
+        for model in self.models:
             model.objects.all().delete()
 
 

@@ -106,8 +106,10 @@ class LedgerProjector(Projector):
             book.apply(view, decisions.get(view.position, ()))
         save(book)
 
+    models = (PayoutLine, Payout, LedgerTrail, PaymentDispute, LedgerPayment, LedgerEntry)
+
     def reset(self) -> None:
-        for model in (PayoutLine, Payout, LedgerTrail, PaymentDispute, LedgerPayment, LedgerEntry):
+        for model in self.models:
             model.objects.all().delete()
 
 

@@ -14,7 +14,8 @@ import time
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from .models import Event, ProjectionCheckpoint
@@ -33,6 +34,8 @@ class Projector:
 
     name: str = ""
     depends_on: tuple[str, ...] = ()
+    # The tables it writes: the runner keeps their planner statistics fresh (``refresh_statistics``).
+    models: tuple[type[Model], ...] = ()
 
     def apply_batch(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -116,7 +119,41 @@ def run_projection(name: str, *, batch_size: int | None = None, max_batches: int
             checkpoint.save(update_fields=["position", "updated_at"])
         applied += len(events)
         batches += 1
+        refresh_statistics(projector)
     return applied
+
+
+# ANALYZE a table once this many rows changed since its last ANALYZE, plus this share of its rows.
+STATISTICS_MIN_CHANGES = 1000
+STATISTICS_CHANGE_FACTOR = 0.5
+
+
+def refresh_statistics(projector: Projector) -> list[str]:
+    """ANALYZE the projector's tables (and the store) that changed a lot since their last ANALYZE.
+
+    A rebuild, a backlog or a bulk import grows tables from a few rows to millions in minutes.
+    PostgreSQL plans with the statistics of the last ANALYZE, and with those of a nearly empty
+    table it chose, for a lookup of 500 customers by email, an index on the workspace alone and
+    read all of its customers: 93 ms per lookup at 130,000 customers, growing with the table
+    (bench/replay.py). Autovacuum's own ANALYZE comes later than that, or never where it is off.
+    So after each batch the runner asks ``pg_stat_user_tables`` (one query) and analyzes what
+    changed by more than half since: logarithmically few ANALYZEs as a table grows. Returns the
+    tables analyzed.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    tables = [Event._meta.db_table, *(model._meta.db_table for model in projector.models)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+            "WHERE s.relid = ANY(%s::regclass[]) AND s.n_mod_since_analyze > %s + %s * greatest(c.reltuples, 0)",
+            [tables, STATISTICS_MIN_CHANGES, STATISTICS_CHANGE_FACTOR])
+        stale = [name for (name,) in cursor.fetchall()]
+        for table in stale:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+    if stale:
+        logger.info("projection %s: analyzed %s", projector.name, ", ".join(stale))
+    return stale
 
 
 def run_all(**kwargs: int) -> dict[str, int]:
