@@ -139,6 +139,7 @@ class PaymentState:
     lost: bool = False
     lost_event_id: str = ""
     lost_at: datetime | None = None
+    voided_entry_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -271,6 +272,7 @@ class LedgerBook:
 
     def load_payment(self, state: PaymentState) -> None:
         self.payments[(state.workspace_id, state.payment_ref)] = state
+        self.voided.update(state.voided_entry_ids)
 
     def load_dispute(self, dispute: Dispute) -> None:
         self.disputes[(dispute.workspace_id, dispute.payment_ref, dispute.dispute_ref)] = dispute
@@ -442,6 +444,12 @@ class LedgerBook:
             self._note(event, entry.payment_ref, f"ignored: {entry_id} cannot be voided", entry_id=entry_id)
             return
         self.voided.add(entry_id)
+        # Kept on the payment's state row too: when the entry was already fully reversed (a lost
+        # dispute, a full refund) the void writes no reversal, and a later batch, or a rebuild
+        # in other batches, must still know it was voided.
+        state = self._payment(event.workspace_id, entry.payment_ref)
+        state.voided_entry_ids = [*state.voided_entry_ids, entry_id]
+        self._dirty_payments.add((event.workspace_id, entry.payment_ref))
         reason = _text(event.data.get("reason"))
         made = self._reconcile(event.workspace_id, entry.payment_ref, event, cause="void",
                                cause_event_id=event.event_id, cause_at=event.occurred_at, only=entry_id,

@@ -100,6 +100,9 @@ class LedgerPayment(models.Model):
     lost = models.BooleanField(default=False, help_text="A dispute on it was lost: full reversal.")
     lost_event_id = models.CharField(max_length=40, blank=True)
     lost_at = models.DateTimeField(null=True, blank=True)
+    voided_entry_ids = models.JSONField(
+        default=list, help_text="Its entries an operator voided: a void with nothing left to reverse writes no "
+                                "reversal that would say so.")
 
     class Meta:
         constraints = [

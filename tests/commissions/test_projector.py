@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from commissions import selectors
-from commissions.models import LedgerEntry, LedgerPayment, PaymentDispute, Payout
+from commissions.models import LedgerEntry, LedgerPayment, LedgerTrail, PaymentDispute, Payout
 from ingestion import projections
 
 from .support import T0, append, decide, dispute, pay, refund, run_ledger, terms
@@ -198,6 +198,28 @@ def test_void_reverses_the_remaining_amount(tenant) -> None:
     run_ledger()
     assert entries(ws) == [("referral", 1980), ("reversal", -990), ("reversal", -990)]
     assert LedgerEntry.objects.filter(cause="void").get().reason == "test order"
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+def test_a_second_void_of_a_fully_refunded_entry_is_ignored_in_any_batches(tenant, batch_size) -> None:
+    """The first void has nothing left to reverse and writes no reversal; the second is still ignored.
+
+    Found by the rebuild-equals-incremental property: run event by event the ledger had forgotten
+    the first void by the second (nothing in its tables said so) and voided again.
+    """
+    ws = tenant.workspace.id
+    decide(pay(ws, "pi_1"))
+    refund(ws, "pi_1", 9900)
+    run_ledger()
+    entry_id = LedgerEntry.objects.get(kind="referral").id
+    for day in (3, 4):
+        append(ws, "commission.voided", {"entry_id": entry_id, "reason": "test"}, source="operator",
+               at=T0 + timedelta(days=day))
+    run_ledger(batch_size=batch_size)
+    notes = list(LedgerTrail.objects.filter(workspace_id=ws, type="commission.voided")
+                 .order_by("position").values_list("effect", flat=True))
+    assert notes == [f"{entry_id} voided (test): nothing to reverse (yet)", f"ignored: {entry_id} cannot be voided"]
+    assert entries(ws) == [("referral", 1980), ("reversal", -1980)]
 
 
 def test_payout_created_in_the_same_batch_as_its_entries_is_accepted(tenant) -> None:
