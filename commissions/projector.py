@@ -210,6 +210,5 @@ def _aliases(pairs: set[tuple[str, str]]) -> list[tuple[str, str, str, int]]:
     """
     from attribution.models import PaymentRecord
 
-    rows = (PaymentRecord.objects.filter(_by_workspace(pairs, "alias_ref")).exclude(alias_position=None)
-            .values_list("workspace_id", "alias_ref", "payment_ref", "alias_position"))
-    return [(ws, alias, ref, position) for ws, alias, ref, position in rows if position is not None]
+    return list(PaymentRecord.objects.filter(_by_workspace(pairs, "alias_ref")).exclude(alias_position=None)
+                .values_list("workspace_id", "alias_ref", "payment_ref", "alias_position"))

@@ -5,9 +5,10 @@ Django's ``bulk_create`` and ``bulk_update`` build those statements value by val
 and with psycopg's client-side binding every array or literal is quoted in Python too: profiled
 on a 100,000-event backlog (bench/lag.py), that was a third of the projection's time. Here each
 row travels once, through ``COPY`` (psycopg's C copy writer) or one ``UPDATE … FROM unnest(…)``
-per chunk. Values are still prepared by each model field (``get_db_prep_save``), so what lands
-is what the ORM would have written. Other databases (the embedded SQLite default) get the ORM's
-own bulk methods.
+per chunk. Plain fields (text, integers, booleans, datetimes) send the row's Python value, which
+a projector has built of the field's type; every other field (JSON above all) is prepared by the
+field itself (``get_db_prep_save``), so what lands is what the ORM would have written. Other
+databases (the embedded SQLite default) get the ORM's own bulk methods.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import (
     AutoField,
-    BigAutoField,
     BigIntegerField,
     BooleanField,
     CharField,
@@ -28,7 +28,6 @@ from django.db.models import (
     IntegerField,
     Model,
     PositiveIntegerField,
-    SmallAutoField,
     TextField,
 )
 
@@ -42,7 +41,7 @@ def _preparer(field: Field, connection: Any) -> Any:
     """A function from a row to the value its ``field`` writes, as cheap as the field allows."""
     attname = field.attname
     target = field.target_field if isinstance(field, ForeignKey) else field
-    if type(target) in _PLAIN or isinstance(target, AutoField | BigAutoField | SmallAutoField):
+    if type(target) in _PLAIN or isinstance(target, AutoField):
         return lambda row: getattr(row, attname)
     return lambda row: field.get_db_prep_save(field.pre_save(row, True), connection)
 
@@ -67,7 +66,7 @@ def insert_rows(model: type[Model], rows: Sequence[Model]) -> None:
         return
     meta = model._meta
     fields = [f for f in meta.concrete_fields
-              if not (f.primary_key and isinstance(f, AutoField | BigAutoField | SmallAutoField)
+              if not (f.primary_key and isinstance(f, AutoField)
                       and all(getattr(row, f.attname) is None for row in rows))]
     preparers = [_preparer(f, connection) for f in fields]
     quote = connection.ops.quote_name

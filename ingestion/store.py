@@ -62,7 +62,8 @@ def event_append(new: NewEvent) -> Appended:
 
 Statement = tuple[str, Sequence[object]]
 # Appends up to this many events go as one message (the hot path: a request's one or few events).
-# A large batch (a CSV chunk, an API batch) takes the atomic path, which reads back only the twins.
+# A larger batch (a CSV chunk, an API batch) takes the atomic path (COPY on PostgreSQL, see
+# ``_insert_by_copy``), which reads back only the twins.
 ONE_MESSAGE_MAX = 100
 
 
@@ -189,22 +190,26 @@ def _insert_in_one_message(news: Sequence[NewEvent], *, before: Sequence[Stateme
     return inserted, twins
 
 
+def _row_values(new: NewEvent, recorded_at: object) -> list[object]:
+    """The values of ``_COLUMNS`` for one event, as both insert paths send them."""
+    return [
+        new.event_id, new.workspace_id, new.source, new.source_event_id, new.type,
+        connection.ops.adapt_datetimefield_value(new.occurred_at), recorded_at,
+        json.dumps(new.data, separators=(",", ":")),
+        None if new.raw is None else json.dumps(new.raw, separators=(",", ":")),
+        new.schema_version, new.actor,
+    ]
+
+
 def _insert_statement(news: Iterable[NewEvent], *, returning: bool = True) -> Statement:
-    ops = connection.ops
-    recorded_at = ops.adapt_datetimefield_value(timezone.now())
+    recorded_at = connection.ops.adapt_datetimefield_value(timezone.now())
     json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
     row_sql = f"(%s, %s, %s, %s, %s, %s, %s, %s{json_cast}, %s{json_cast}, %s, %s)"
     rows: list[str] = []
     params: list[object] = []
     for new in news:
         rows.append(row_sql)
-        params.extend([
-            new.event_id, new.workspace_id, new.source, new.source_event_id, new.type,
-            ops.adapt_datetimefield_value(new.occurred_at), recorded_at,
-            json.dumps(new.data, separators=(",", ":")),
-            None if new.raw is None else json.dumps(new.raw, separators=(",", ":")),
-            new.schema_version, new.actor,
-        ])
+        params.extend(_row_values(new, recorded_at))
     sql = (
         f"INSERT INTO ingestion_event ({', '.join(_COLUMNS)}) VALUES {', '.join(rows)} "
         "ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING"
@@ -246,12 +251,7 @@ def _insert_by_copy(news: Sequence[NewEvent]) -> _Found:
         cursor.execute(_STAGE_DDL)
         with cursor.copy(f"COPY {_STAGE} (ord, {columns}) FROM STDIN") as copy:
             for index, new in enumerate(news):
-                copy.write_row((
-                    index, new.event_id, new.workspace_id, new.source, new.source_event_id, new.type,
-                    new.occurred_at, recorded_at, json.dumps(new.data, separators=(",", ":")),
-                    None if new.raw is None else json.dumps(new.raw, separators=(",", ":")),
-                    new.schema_version, new.actor,
-                ))
+                copy.write_row([index, *_row_values(new, recorded_at)])
         cursor.execute(
             f"INSERT INTO ingestion_event ({columns}) SELECT {columns} FROM {_STAGE} ORDER BY ord "
             "ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING "
