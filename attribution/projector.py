@@ -55,11 +55,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ingestion.bulk_writes import chunks, insert_rows, update_rows
+from django.conf import settings
+
+from ingestion.bulk_writes import chunks, insert_rows, row_maker, update_rows
 from ingestion.ids import derived_id
-from ingestion.models import Event
 from ingestion.natural_keys import NATURAL_KEY_PREFIX, payment_natural_key
 from ingestion.projections import Projector
+from ingestion.store import StoredEvent
 
 from . import domain
 from .models import (
@@ -86,6 +88,15 @@ _CODE_FIELDS = [
     "enrollment_id", "agent_id", "agent_email", "program_id", "product_id", "terms", "status",
     "approved_event_id", "approved_position", "decided_event_id", "decided_position",
 ]
+# New rows are built by ``row_maker``'s constructors: a batch creates tens of thousands.
+_refusal_row = row_maker(AttributionRefusal)
+_code_row = row_maker(ReferralCode)
+_click_row = row_maker(Click)
+_customer_row = row_maker(Customer)
+_provider_link_row = row_maker(ProviderCustomerLink)
+_subscription_link_row = row_maker(SubscriptionLink)
+_attribution_row = row_maker(PaymentAttribution)
+_payment_row = row_maker(PaymentRecord)
 _ENROLLMENT_TYPES = {"enrollment.approved", "enrollment.rejected", "enrollment.removed"}
 _CUSTOMER_TYPES = {"customer.created", "payment.succeeded", "subscription.cancelled", "support.assigned",
                    "support.unassigned", "attribution.reassigned"}
@@ -97,15 +108,21 @@ class AttributionProjector(Projector):
 
     name = "attribution"
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: StoredEvent) -> None:
         self.apply_batch([event])
 
-    def apply_batch(self, events: Sequence[Event]) -> None:
-        work = _UnitOfWork()
-        work.prefetch(events)
+    def apply_batch(self, events: Sequence[StoredEvent], carry: _UnitOfWork | None = None) -> None:
+        work = carry if carry is not None else _UnitOfWork()
+        if work.size() > settings.REFAIRN_PROJECTION_CARRY_ROWS:
+            work.forget()  # a bound on the worker's memory: the next lookups read the database again
+        if not work.complete:
+            work.prefetch(events)  # complete maps know every row: nothing to read ahead
         for event in events:
             work.handle(event)
         work.flush()
+
+    def start_run(self, *, empty: bool) -> _UnitOfWork:
+        return _UnitOfWork(complete=empty)
 
     models = (PaymentAttribution, PaymentRecord, AttributionRefusal, SubscriptionLink, ProviderCustomerLink,
               Customer, Click, ReferralCode)
@@ -116,9 +133,30 @@ class AttributionProjector(Projector):
 
 
 class _UnitOfWork:
-    """The state one batch reads and writes: identity maps of loaded rows, and what to flush."""
+    """The rows a batch reads and writes: identity maps of loaded rows, and what to flush.
 
-    def __init__(self) -> None:
+    One unit of work serves every batch of a run (``Projector.start_run``): ``flush`` writes a
+    batch's rows and clears the write lists, and the maps stay, so the next batch reads nothing
+    it has already seen (the runner starts a new one if anything else may have written the
+    tables). When ``complete`` (the run started with empty tables) the maps hold every row
+    there is, so a key they do not know is absent and costs no query: a rebuild reads nothing
+    back from its own tables.
+    """
+
+    def __init__(self, *, complete: bool = False) -> None:
+        self.complete = complete
+        self._clear_maps()
+        self._clear_writes()
+
+    def forget(self) -> None:
+        """Drop every row held: later lookups read the database again."""
+        self.complete = False
+        self._clear_maps()
+
+    def size(self) -> int:
+        return len(self.customers) + len(self.payments) + len(self.clicks) + len(self.codes) + len(self.by_email)
+
+    def _clear_maps(self) -> None:
         # Identity maps. A key present with ``None`` is known not to exist.
         self.codes: dict[tuple[str, str], ReferralCode | None] = {}
         self.clicks: dict[tuple[str, str], Click | None] = {}
@@ -129,11 +167,15 @@ class _UnitOfWork:
         self.by_subscription: dict[tuple[str, str], str | None] = {}
         self.payments: dict[tuple[str, str], PaymentRecord | None] = {}
         # A customer's payments by ref, complete once loaded (``customer_payments``), kept complete
-        # as the batch records more; and this batch's new payments by customer, for customers not
-        # loaded yet.
+        # as batches record more; and the payments recorded since the maps were cleared, by
+        # customer, for customers not loaded yet.
         self.payments_of: dict[str, dict[str, PaymentRecord]] = {}
         self.new_payments_of: dict[str, list[PaymentRecord]] = defaultdict(list)
-        # Writes.
+        # (workspace, agent) and (workspace, enrollment) whose codes are all in ``codes``.
+        self.agents_loaded: set[tuple[str, str]] = set()
+        self.enrollments_loaded: set[tuple[str, str]] = set()
+
+    def _clear_writes(self) -> None:
         self.new_codes: list[ReferralCode] = []
         self.dirty_codes: dict[int, ReferralCode] = {}
         self.new_clicks: list[Click] = []
@@ -148,7 +190,7 @@ class _UnitOfWork:
 
     # --- loading -------------------------------------------------------------------------------
 
-    def prefetch(self, events: Sequence[Event]) -> None:
+    def prefetch(self, events: Sequence[StoredEvent]) -> None:
         """Load, in a few queries per workspace, every row the batch's events name."""
         codes: dict[str, set[str]] = defaultdict(set)
         clicks: dict[str, set[str]] = defaultdict(set)
@@ -158,7 +200,7 @@ class _UnitOfWork:
         subscriptions: dict[str, set[str]] = defaultdict(set)
         payment_refs: dict[str, set[str]] = defaultdict(set)
         customer_ids: set[str] = set()
-        payment_events: list[tuple[Event, dict]] = []
+        payment_events: list[tuple[StoredEvent, dict]] = []
         for event in events:
             data = event.data if isinstance(event.data, dict) else {}
             ws = event.workspace_id
@@ -244,7 +286,7 @@ class _UnitOfWork:
             self._load_codes(ws, values)
         self._load_payments_of(self._late_payers(payment_events))
 
-    def _late_payers(self, payment_events: list[tuple[Event, dict]]) -> set[str]:
+    def _late_payers(self, payment_events: list[tuple[StoredEvent, dict]]) -> set[str]:
         """Known customers a payment of the batch is dated before (or with) their last payment.
 
         ``place`` re-numbers those customers' payments, so it needs all of them: loaded here in a
@@ -268,6 +310,8 @@ class _UnitOfWork:
         for chunk in chunks(values):
             for key in chunk:
                 self.codes[(ws, key)] = None
+            if self.complete:
+                continue
             for row in ReferralCode.objects.filter(workspace_id=ws, code__in=chunk):
                 self.codes[(ws, row.code)] = row
 
@@ -276,6 +320,8 @@ class _UnitOfWork:
         for chunk in chunks(values):
             for key in chunk:
                 self.clicks[(ws, key)] = None
+            if self.complete:
+                continue
             for row in Click.objects.filter(workspace_id=ws, click_id__in=chunk):
                 self.clicks[(ws, row.click_id)] = row
 
@@ -285,6 +331,8 @@ class _UnitOfWork:
         for chunk in chunks(values):
             for key in chunk:
                 index[(ws, key)] = None
+            if self.complete:
+                continue
             rows = Customer.objects.filter(workspace_id=ws, **{f"{field}__in": chunk}).order_by("created_position")
             for row in rows:
                 row = self._remember_customer(row)
@@ -297,6 +345,8 @@ class _UnitOfWork:
         for chunk in chunks(ids):
             for key in chunk:
                 self.customers[key] = None
+            if self.complete:
+                continue
             for row in Customer.objects.filter(id__in=chunk):
                 self._remember_customer(row)
 
@@ -305,7 +355,8 @@ class _UnitOfWork:
         ids = [i for i in customer_ids if i not in self.payments_of]
         for chunk in chunks(ids):
             loaded: dict[str, dict[str, PaymentRecord]] = {customer_id: {} for customer_id in chunk}
-            for row in PaymentRecord.objects.filter(customer_id__in=chunk):
+            stored = () if self.complete else PaymentRecord.objects.filter(customer_id__in=chunk)
+            for row in stored:
                 key = (row.workspace_id, row.payment_ref)
                 if self.payments.get(key) is None:
                     self.payments[key] = row
@@ -327,7 +378,7 @@ class _UnitOfWork:
         pairs = [p for p in pairs if (ws, *p) not in self.by_provider]
         for provider, pcid in pairs:
             self.by_provider[(ws, provider, pcid)] = None
-        for chunk in chunks(pairs):
+        for chunk in chunks(pairs if not self.complete else ()):
             ids = {pcid for _, pcid in chunk}
             rows = ProviderCustomerLink.objects.filter(workspace_id=ws, provider_customer_id__in=ids)
             for row in rows.values_list("provider", "provider_customer_id", "customer_id"):
@@ -338,6 +389,8 @@ class _UnitOfWork:
         for chunk in chunks(values):
             for key in chunk:
                 self.by_subscription[(ws, key)] = None
+            if self.complete:
+                continue
             rows = SubscriptionLink.objects.filter(workspace_id=ws, subscription_ref__in=chunk)
             for sub, customer_id in rows.values_list("subscription_ref", "customer_id"):
                 self.by_subscription[(ws, sub)] = customer_id
@@ -347,6 +400,8 @@ class _UnitOfWork:
         for chunk in chunks(values):
             for key in chunk:
                 self.payments[(ws, key)] = None
+            if self.complete:
+                continue
             for row in PaymentRecord.objects.filter(workspace_id=ws, payment_ref__in=chunk):
                 self.payments[(ws, row.payment_ref)] = row
 
@@ -400,9 +455,11 @@ class _UnitOfWork:
 
     def codes_of_agent(self, ws: str, agent_id: str) -> list[ReferralCode]:
         """The agent's codes in order of approval (rare path: reassignments and support)."""
-        for row in ReferralCode.objects.filter(workspace_id=ws, agent_id=agent_id):
-            if (ws, row.code) not in self.codes:
-                self.codes[(ws, row.code)] = row
+        if not self.complete and (ws, agent_id) not in self.agents_loaded:
+            for row in ReferralCode.objects.filter(workspace_id=ws, agent_id=agent_id):
+                if (ws, row.code) not in self.codes:
+                    self.codes[(ws, row.code)] = row
+            self.agents_loaded.add((ws, agent_id))
         rows = [r for (w, _), r in self.codes.items() if w == ws and r is not None and r.agent_id == agent_id]
         return sorted(rows, key=lambda r: (r.approved_position or r.decided_position, r.code))
 
@@ -410,11 +467,12 @@ class _UnitOfWork:
         # Rows read from the database only join the map after the rows already in it, so a match
         # already in the map is the answer either way: look there before querying.
         found = self._code_in_map(ws, enrollment_id)
-        if found is not None:
+        if found is not None or self.complete or (ws, enrollment_id) in self.enrollments_loaded:
             return found
         for row in ReferralCode.objects.filter(workspace_id=ws, enrollment_id=enrollment_id):
             if (ws, row.code) not in self.codes:
                 self.codes[(ws, row.code)] = row
+        self.enrollments_loaded.add((ws, enrollment_id))
         return self._code_in_map(ws, enrollment_id)
 
     def _code_in_map(self, ws: str, enrollment_id: str) -> ReferralCode | None:
@@ -449,7 +507,7 @@ class _UnitOfWork:
 
     # --- writes --------------------------------------------------------------------------------
 
-    def touch_customer(self, customer: Customer, event: Event) -> None:
+    def touch_customer(self, customer: Customer, event: StoredEvent) -> None:
         customer.updated_position = event.position
         if customer.id not in self.new_customers:
             self.dirty_customers[customer.id] = customer
@@ -462,38 +520,42 @@ class _UnitOfWork:
         if row.pk is not None:
             self.dirty_codes[row.pk] = row
 
-    def refuse(self, event: Event, kind: str, detail: str, *, customer_id: str = "", code: str = "",
+    def refuse(self, event: StoredEvent, kind: str, detail: str, *, customer_id: str = "", code: str = "",
                agent_id: str = "") -> None:
-        self.new_refusals.append(AttributionRefusal(
+        self.new_refusals.append(_refusal_row(
             workspace_id=event.workspace_id, event_id=event.event_id, position=event.position,
             occurred_at=event.occurred_at, kind=kind, customer_id=customer_id, referral_code=code[:64],
             agent_id=agent_id, detail=detail,
         ))
 
     def flush(self) -> None:
-        """Write this batch's new and changed rows (inside the runner's transaction)."""
-        insert_rows(ReferralCode, self.new_codes)
+        """Write this batch's new and changed rows (inside the runner's transaction), then forget them.
+
+        Codes and payment records get their ids: a later batch of the run may change them.
+        """
+        insert_rows(ReferralCode, self.new_codes, set_ids=True)
         update_rows(ReferralCode, list(self.dirty_codes.values()), _CODE_FIELDS)
         insert_rows(Click, self.new_clicks)
         insert_rows(Customer, list(self.new_customers.values()))
         update_rows(Customer, list(self.dirty_customers.values()), _CUSTOMER_FIELDS)
         insert_rows(ProviderCustomerLink, self.new_provider_links)
         insert_rows(SubscriptionLink, self.new_subscription_links)
-        insert_rows(PaymentRecord, self.new_payments)
+        insert_rows(PaymentRecord, self.new_payments, set_ids=True)
         update_rows(PaymentRecord, list(self.dirty_payments.values()), _PAYMENT_FIELDS)
         insert_rows(PaymentAttribution, self.new_attributions)
         insert_rows(AttributionRefusal, self.new_refusals)
+        self._clear_writes()
 
     # --- events --------------------------------------------------------------------------------
 
-    def handle(self, event: Event) -> None:
+    def handle(self, event: StoredEvent) -> None:
         handler = _HANDLERS.get(event.type)
         if handler is None:
             return
         data = event.data if isinstance(event.data, dict) else {}
         handler(self, event, data)
 
-    def on_enrollment(self, event: Event, data: dict) -> None:
+    def on_enrollment(self, event: StoredEvent, data: dict) -> None:
         """Keep each code's state from the enrollment decisions (never from the agents tables)."""
         code = domain.normalise_code(data.get("referral_code"))
         enrollment_id = domain.text(data.get("enrollment_id"), 40)
@@ -508,7 +570,7 @@ class _UnitOfWork:
             return
         terms = data.get("terms") if isinstance(data.get("terms"), dict) else {}
         if row is None:
-            row = ReferralCode(workspace_id=ws, code=code, enrollment_id=enrollment_id, terms=terms)
+            row = _code_row(workspace_id=ws, code=code, enrollment_id=enrollment_id, terms=terms)
             self.codes[(ws, code)] = row
             self.new_codes.append(row)
         else:
@@ -525,7 +587,7 @@ class _UnitOfWork:
         row.decided_event_id = event.event_id
         row.decided_position = event.position
 
-    def on_click(self, event: Event, data: dict) -> None:
+    def on_click(self, event: StoredEvent, data: dict) -> None:
         ws = event.workspace_id
         click_id = domain.text(data.get("click_id"), 40)
         if not click_id or self.click(ws, click_id) is not None:
@@ -538,7 +600,7 @@ class _UnitOfWork:
             if earlier is not None:
                 first_id, first_at = earlier.first_click_id, earlier.first_click_at
         state = self.code(ws, code)
-        row = Click(
+        row = _click_row(
             workspace_id=ws, click_id=click_id, event_id=event.event_id, position=event.position,
             occurred_at=event.occurred_at, referral_code=code,
             agent_id=state.agent_id if state else "", enrollment_id=state.enrollment_id if state else "",
@@ -566,14 +628,14 @@ class _UnitOfWork:
                 return found, PaymentRecord.MatchedBy.EMAIL
         return None, ""
 
-    def create_customer(self, event: Event, ids: _Ids, *, status: str, payment_ref: str = "") -> Customer:
+    def create_customer(self, event: StoredEvent, ids: _Ids, *, status: str, payment_ref: str = "") -> Customer:
         ws = event.workspace_id
         key = domain.customer_key(customer_ref=ids.ref, email=ids.email, provider=ids.provider,
                                   provider_customer_id=ids.pcid, payment_ref=payment_ref)
         customer_id = derived_id("cus", ws, key)
         if self.customer(customer_id) is not None:  # defensive: never reuse a row for another key
             customer_id = derived_id("cus", ws, key, event.event_id)
-        customer = Customer(
+        customer = _customer_row(
             id=customer_id, workspace_id=ws, status=status,
             unattributed_reason=Customer.Unattributed.NO_REFERRAL, attribution_detail="no referral code or click",
             created_event_id=event.event_id, created_position=event.position, created_at=event.occurred_at,
@@ -583,7 +645,7 @@ class _UnitOfWork:
         self.new_customers[customer_id] = customer
         return customer
 
-    def learn(self, customer: Customer, event: Event, ids: _Ids) -> None:
+    def learn(self, customer: Customer, event: StoredEvent, ids: _Ids) -> None:
         """Record identifiers newly known for the customer, so later events find it."""
         ws = event.workspace_id
         if ids.ref and not customer.customer_ref:
@@ -596,12 +658,12 @@ class _UnitOfWork:
                 self.by_email[(ws, ids.email)] = customer.id
         if ids.pcid and self.customer_by_provider(ws, ids.provider, ids.pcid) is None:
             self.by_provider[(ws, ids.provider, ids.pcid)] = customer.id
-            self.new_provider_links.append(ProviderCustomerLink(
+            self.new_provider_links.append(_provider_link_row(
                 workspace_id=ws, provider=ids.provider, provider_customer_id=ids.pcid,
                 customer_id=customer.id, event_id=event.event_id))
         if ids.subscription and self.customer_by_subscription(ws, ids.subscription) is None:
             self.by_subscription[(ws, ids.subscription)] = customer.id
-            self.new_subscription_links.append(SubscriptionLink(
+            self.new_subscription_links.append(_subscription_link_row(
                 workspace_id=ws, subscription_ref=ids.subscription, customer_id=customer.id,
                 event_id=event.event_id))
 
@@ -612,13 +674,13 @@ class _UnitOfWork:
         return domain.Touch(code=domain.given_code(data.get("referral_code")), click_id=click_id,
                             click=_click_view(click), first_click=_click_view(first))
 
-    def decide(self, event: Event, customer: Customer, touch: domain.Touch, *, at: datetime,
+    def decide(self, event: StoredEvent, customer: Customer, touch: domain.Touch, *, at: datetime,
                product_id: str, code_via: str) -> domain.Decision:
         ws = event.workspace_id
         return domain.decide(touch, lookup=lambda code: _code_view(self.code(ws, code)), at=at,
                              email=customer.email, product_id=product_id, code_via=code_via)
 
-    def attribute(self, customer: Customer, decision: domain.Decision, event: Event) -> None:
+    def attribute(self, customer: Customer, decision: domain.Decision, event: StoredEvent) -> None:
         state = self.code(event.workspace_id, decision.code)
         if state is None:  # unreachable: a decision to attribute names a known code
             raise RuntimeError(f"attributing to unknown code {decision.code}")
@@ -635,7 +697,7 @@ class _UnitOfWork:
         customer.unattributed_reason = ""
         customer.attribution_detail = decision.detail
 
-    def not_attributed(self, customer: Customer, decision: domain.Decision, event: Event) -> None:
+    def not_attributed(self, customer: Customer, decision: domain.Decision, event: StoredEvent) -> None:
         """Keep the reason; an informative one is never overwritten by a bare "no referral"."""
         if decision.reason == domain.NO_REFERRAL and customer.unattributed_reason != domain.NO_REFERRAL:
             return
@@ -646,7 +708,7 @@ class _UnitOfWork:
             self.refuse(event, decision.reason, decision.detail, customer_id=customer.id, code=decision.code,
                         agent_id=state.agent_id if state else "")
 
-    def emit(self, record: PaymentRecord, customer: Customer, event: Event, *, sequence: int) -> None:
+    def emit(self, record: PaymentRecord, customer: Customer, event: StoredEvent, *, sequence: int) -> None:
         """Write the ledger's row for an attributed payment, decided by ``event``."""
         state = self.code(record.workspace_id, customer.referral_code)
         if state is None or customer.first_payment_at is None:  # unreachable: attributed means both
@@ -654,7 +716,7 @@ class _UnitOfWork:
         record.attributed = True
         record.agent_id = customer.agent_id
         record.decided_position = event.position
-        self.new_attributions.append(PaymentAttribution(
+        self.new_attributions.append(_attribution_row(
             workspace_id=record.workspace_id, payment_ref=record.payment_ref, payment_event_id=record.event_id,
             payment_position=record.position, decided_position=event.position, decided_event_id=event.event_id,
             occurred_at=record.occurred_at, amount=record.amount, currency=record.currency,
@@ -666,7 +728,7 @@ class _UnitOfWork:
             support_terms=record.support_terms, support_event_id=record.support_event_id,
         ))
 
-    def claim_parked(self, customer: Customer, event: Event) -> None:
+    def claim_parked(self, customer: Customer, event: StoredEvent) -> None:
         """Attribute the payments that arrived before the attribution, in business-time order."""
         if not customer.payments_count:
             return
@@ -678,7 +740,7 @@ class _UnitOfWork:
             self.emit(record, customer, event, sequence=sequence)
             self.touch_payment(record)
 
-    def on_customer_created(self, event: Event, data: dict) -> None:
+    def on_customer_created(self, event: StoredEvent, data: dict) -> None:
         ws = event.workspace_id
         ids = _Ids.of(event, data)
         customer, _ = self.find_customer(ws, ids)
@@ -707,7 +769,7 @@ class _UnitOfWork:
         customer.signup_event_id = event.event_id
         self.claim_parked(customer, event)
 
-    def on_payment(self, event: Event, data: dict) -> None:
+    def on_payment(self, event: StoredEvent, data: dict) -> None:
         ws = event.workspace_id
         payment_ref = domain.text(data.get("payment_ref"))
         amount = data.get("amount")
@@ -729,7 +791,7 @@ class _UnitOfWork:
         if customer is None and (ids.any() or code):
             customer = self.create_customer(event, ids, status=Customer.Status.CUSTOMER, payment_ref=payment_ref)
             matched_by = PaymentRecord.MatchedBy.NEW_CUSTOMER
-        record = PaymentRecord(
+        record = _payment_row(
             workspace_id=ws, payment_ref=payment_ref, event_id=event.event_id, position=event.position,
             occurred_at=event.occurred_at, amount=amount, currency=currency.upper(),
             customer_id=customer.id if customer else "", matched_by=matched_by or PaymentRecord.MatchedBy.NONE,
@@ -788,7 +850,7 @@ class _UnitOfWork:
         customer.last_payment_at = ordered[-1].occurred_at
         return ordered[0] is record
 
-    def twin_of(self, event: Event, data: dict, payment_ref: str) -> PaymentRecord | None:
+    def twin_of(self, event: StoredEvent, data: dict, payment_ref: str) -> PaymentRecord | None:
         """The natural-key payment this report (with its own id) is another report of, if any.
 
         On the first such report the twin records ``payment_ref`` as its alias, and the customer
@@ -821,7 +883,7 @@ class _UnitOfWork:
         record.support_terms = customer.support_terms
         record.support_event_id = customer.support_event_id
 
-    def customer_named(self, event: Event, data: dict) -> Customer | None:
+    def customer_named(self, event: StoredEvent, data: dict) -> Customer | None:
         """Find the customer an operator or cancellation event names (id, subscription, ref, provider, email)."""
         ws = event.workspace_id
         customer = self.customer(domain.text(data.get("customer_id"), 40))
@@ -834,7 +896,7 @@ class _UnitOfWork:
                 return customer
         return self.find_customer(ws, _Ids.of(event, data))[0]
 
-    def on_cancelled(self, event: Event, data: dict) -> None:
+    def on_cancelled(self, event: StoredEvent, data: dict) -> None:
         customer = self.customer_named(event, data)
         if customer is None or customer.status == Customer.Status.CANCELLED:
             return
@@ -843,7 +905,7 @@ class _UnitOfWork:
         customer.cancelled_event_id = event.event_id
         self.touch_customer(customer, event)
 
-    def on_support_assigned(self, event: Event, data: dict) -> None:
+    def on_support_assigned(self, event: StoredEvent, data: dict) -> None:
         ws = event.workspace_id
         agent_id = domain.text(data.get("agent_id"), 40)
         customer = self.customer_named(event, data)
@@ -871,7 +933,7 @@ class _UnitOfWork:
         customer.support_event_id = event.event_id
         self.touch_customer(customer, event)
 
-    def on_support_unassigned(self, event: Event, data: dict) -> None:
+    def on_support_unassigned(self, event: StoredEvent, data: dict) -> None:
         customer = self.customer_named(event, data)
         agent_id = domain.text(data.get("agent_id"), 40)
         if customer is None or not customer.support_agent_id:
@@ -884,7 +946,7 @@ class _UnitOfWork:
         customer.support_event_id = ""
         self.touch_customer(customer, event)
 
-    def on_reassigned(self, event: Event, data: dict) -> None:
+    def on_reassigned(self, event: StoredEvent, data: dict) -> None:
         """Move a customer to another agent: the only way; later payments follow, earlier ones stay."""
         ws = event.workspace_id
         agent_id = domain.text(data.get("agent_id"), 40)
@@ -931,7 +993,7 @@ class _Ids:
         self.ref, self.email, self.provider, self.pcid, self.subscription = ref, email, provider, pcid, subscription
 
     @classmethod
-    def of(cls, event: Event, data: dict) -> _Ids:
+    def of(cls, event: StoredEvent, data: dict) -> _Ids:
         return cls(domain.text(data.get("customer_ref")), domain.normalise_email(data.get("email"))[:254],
                    _provider(event, data), domain.text(data.get("provider_customer_id")),
                    domain.text(data.get("subscription_ref")))
@@ -940,7 +1002,7 @@ class _Ids:
         return bool(self.ref or self.email or self.pcid)
 
 
-def _natural_key_of(event: Event, data: dict, payment_ref: str) -> str:
+def _natural_key_of(event: StoredEvent, data: dict, payment_ref: str) -> str:
     """The natural key of a payment reported with its own id and an email, else ``""``.
 
     ``""`` for a ref that already is a natural key, a payment without ``email``, or one whose
@@ -959,7 +1021,7 @@ def _natural_key_of(event: Event, data: dict, payment_ref: str) -> str:
         return ""
 
 
-def _provider(event: Event, data: dict) -> str:
+def _provider(event: StoredEvent, data: dict) -> str:
     return (domain.text(data.get("provider"), 20) or event.source).lower()
 
 

@@ -19,9 +19,10 @@ from typing import Any
 
 from django.db.models import Q
 
-from ingestion.bulk_writes import insert_rows
+from ingestion.bulk_writes import insert_rows, row_maker
 from ingestion.models import Event
 from ingestion.projections import Projector
+from ingestion.store import StoredEvent
 
 from .domain import (
     COMMISSION_VOIDED,
@@ -50,6 +51,9 @@ _ENTRY_FIELDS = tuple(f for f in Entry.__dataclass_fields__)
 _PAYMENT_FIELDS = tuple(f for f in PaymentState.__dataclass_fields__)
 _DISPUTE_FIELDS = tuple(f for f in Dispute.__dataclass_fields__)
 _PAYOUT_FIELDS = tuple(f for f in PayoutState.__dataclass_fields__ if f != "entry_ids")
+
+_entry_row = row_maker(LedgerEntry)
+_trail_row = row_maker(LedgerTrail)
 
 
 def decisions_between(low: int, high: int, *, workspace_id: str | None = None) -> dict[int, list[Decision]]:
@@ -81,7 +85,7 @@ def decision_from_row(row: dict[str, Any]) -> Decision:
     })
 
 
-def event_view(event: Event) -> EventView:
+def event_view(event: Event | StoredEvent) -> EventView:
     return EventView(event.position, event.event_id, event.workspace_id, event.type, event.occurred_at,
                      event.data if isinstance(event.data, dict) else {}, event.actor)
 
@@ -90,10 +94,10 @@ class LedgerProjector(Projector):
     name = "ledger"
     depends_on = ("attribution",)
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: StoredEvent) -> None:
         self.apply_batch([event])
 
-    def apply_batch(self, events: Sequence[Event]) -> None:
+    def apply_batch(self, events: Sequence[StoredEvent], carry: object = None) -> None:
         if not events:
             return
         decisions = decisions_between(events[0].position, events[-1].position)
@@ -164,7 +168,7 @@ def load_for(book: LedgerBook, views: Iterable[EventView], decisions: dict[int, 
 
 def save(book: LedgerBook) -> None:
     """Write what applying the batch changed: new rows inserted, state rows upserted."""
-    insert_rows(LedgerEntry, [LedgerEntry(**e.__dict__) for e in book.new_entries])
+    insert_rows(LedgerEntry, [_entry_row(**e.__dict__) for e in book.new_entries])
     payments = book.changed_payments()
     if payments:
         LedgerPayment.objects.bulk_create(
@@ -178,7 +182,7 @@ def save(book: LedgerBook) -> None:
             update_fields=[f for f in _DISPUTE_FIELDS
                            if f not in ("id", "workspace_id", "payment_ref", "dispute_ref")],
         )
-    insert_rows(LedgerTrail, [LedgerTrail(**n.__dict__) for n in book.new_trail])
+    insert_rows(LedgerTrail, [_trail_row(**n.__dict__) for n in book.new_trail])
     payouts = book.changed_payouts()
     if payouts:
         Payout.objects.bulk_create(

@@ -12,6 +12,8 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -19,7 +21,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from .models import Event, ProjectionCheckpoint
-from .store import event_list_after
+from .store import StoredEvent, event_list_after
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,9 @@ class Projector:
     Subclasses set ``name`` (and ``depends_on`` when they read another projection's tables) and
     implement ``apply`` (or ``apply_batch`` for speed) and ``reset``. They read nothing but the
     event and their own (or their dependencies') tables: no clock, no current settings.
+
+    A projector may also carry state from one batch of a run to the next (``start_run``), such as
+    the rows its last batch loaded and wrote: ``apply_batch`` then receives it as ``carry``.
     """
 
     name: str = ""
@@ -37,11 +42,21 @@ class Projector:
     # The tables it writes: the runner keeps their planner statistics fresh (``refresh_statistics``).
     models: tuple[type[Model], ...] = ()
 
-    def apply_batch(self, events: Sequence[Event]) -> None:
+    def apply_batch(self, events: Sequence[StoredEvent], carry: Any = None) -> None:
         for event in events:
             self.apply(event)
 
-    def apply(self, event: Event) -> None:
+    def start_run(self, *, empty: bool) -> Any:
+        """Return what this projector carries between the batches of one run (``None``: nothing).
+
+        Called by the runner before a run's first batch, and again whenever it cannot vouch that
+        the projector's tables are still exactly what the run's last batch left (see ``Run``).
+        ``empty`` says the checkpoint is at 0, so the tables hold no row at all (a reset or a new
+        install): a carry may then treat any row it has not seen as absent, with no query.
+        """
+        return None
+
+    def apply(self, event: StoredEvent) -> None:
         raise NotImplementedError
 
     def reset(self) -> None:
@@ -97,26 +112,62 @@ def checkpoint_position(name: str) -> int:
     return ProjectionCheckpoint.objects.filter(name=name).values_list("position", flat=True).first() or 0
 
 
-def run_projection(name: str, *, batch_size: int | None = None, max_batches: int | None = None) -> int:
-    """Apply every event after the checkpoint, batch by batch; return how many were applied."""
+class Run:
+    """One run of a projection: the projector's carry, and the checkpoint its last batch wrote.
+
+    Reading back from the database, batch after batch, the rows the previous batch had just
+    written was most of a rebuild's time (bench/replay.py): a projector may keep them instead
+    (``Projector.start_run``). That is only sound while nothing else has written its tables, so
+    the run remembers the checkpoint (position and time) its last batch wrote, and the runner
+    starts a fresh carry whenever the locked checkpoint row says anything else: another worker
+    applied a batch in between, or a rebuild started over. A batch that fails drops the carry,
+    which may hold that rolled-back batch's changes.
+    """
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+        self.carry: Any = None
+        self.left_at: tuple[int, datetime] | None = None
+
+    def carry_for(self, checkpoint: ProjectionCheckpoint) -> Any:
+        if self.left_at != (checkpoint.position, checkpoint.updated_at):
+            self.carry = self.projector.start_run(empty=checkpoint.position == 0)
+        return self.carry
+
+    def drop(self) -> None:
+        self.carry, self.left_at = None, None
+
+
+def run_projection(name: str, *, batch_size: int | None = None, max_batches: int | None = None,
+                   run: Run | None = None) -> int:
+    """Apply every event after the checkpoint, batch by batch; return how many were applied.
+
+    ``run`` carries the projector's state across calls (``run_all`` applies one batch per call).
+    """
     projector = get_projector(name)
+    run = run if run is not None else Run(projector)
     size = batch_size or settings.REFAIRN_PROJECTION_BATCH_SIZE
     applied = 0
     batches = 0
     while max_batches is None or batches < max_batches:
-        with transaction.atomic():
-            checkpoint = _checkpoint_for_update(name)
-            upper = None
-            if projector.depends_on:
-                # Never run ahead of a projection whose tables this one reads.
-                upper = min(checkpoint_position(dep) for dep in projector.depends_on)
-            events = event_list_after(checkpoint.position, limit=size, upper=upper)
-            if not events:
-                return applied
-            projector.apply_batch(events)
-            checkpoint.position = events[-1].position
-            checkpoint.updated_at = timezone.now()
-            checkpoint.save(update_fields=["position", "updated_at"])
+        try:
+            with transaction.atomic():
+                checkpoint = _checkpoint_for_update(name)
+                upper = None
+                if projector.depends_on:
+                    # Never run ahead of a projection whose tables this one reads.
+                    upper = min(checkpoint_position(dep) for dep in projector.depends_on)
+                events = event_list_after(checkpoint.position, limit=size, upper=upper)
+                if not events:
+                    return applied
+                projector.apply_batch(events, run.carry_for(checkpoint))
+                checkpoint.position = events[-1].position
+                checkpoint.updated_at = timezone.now()
+                checkpoint.save(update_fields=["position", "updated_at"])
+        except BaseException:
+            run.drop()
+            raise
+        run.left_at = (checkpoint.position, checkpoint.updated_at)
         applied += len(events)
         batches += 1
         refresh_statistics(projector)
@@ -167,10 +218,11 @@ def run_all(**kwargs: int) -> dict[str, int]:
     if kwargs.get("max_batches") is not None:
         return {name: run_projection(name, **kwargs) for name in registered()}
     totals = dict.fromkeys(registered(), 0)
+    runs = {name: Run(get_projector(name)) for name in totals}
     while True:
         moved = 0
         for name in totals:
-            applied = run_projection(name, max_batches=1, **kwargs)
+            applied = run_projection(name, max_batches=1, run=runs[name], **kwargs)
             totals[name] += applied
             moved += applied
         if not moved:

@@ -275,17 +275,40 @@ def _find(keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], tu
     return found
 
 
-def event_list_after(position: int, *, limit: int, upper: int | None = None) -> list[Event]:
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A stored event as projectors read it: the fields they use (``data``, never ``raw``).
+
+    A plain object, not an ``Event`` model instance: building a model instance per event, and
+    parsing a ``recorded_at`` no projector may read (no clock), were a seventh of a rebuild's
+    time (bench/replay.py).
+    """
+
+    position: int
+    event_id: str
+    workspace_id: str
+    source: str
+    type: str
+    occurred_at: datetime
+    data: dict
+    actor: str
+
+
+_STORED_FIELDS = tuple(StoredEvent.__dataclass_fields__)
+
+
+def event_list_after(position: int, *, limit: int, upper: int | None = None) -> list[StoredEvent]:
     """Return up to ``limit`` events after ``position`` (and at most ``upper``), in store order.
 
     Without ``raw``: projectors read ``data`` only (``Projector``), and the input as received is
     often the larger of the two (a whole provider envelope), so reading and parsing it was a
     good part of a replay's read time.
     """
-    qs = Event.objects.filter(position__gt=position).defer("raw")
+    qs = Event.objects.filter(position__gt=position)
     if upper is not None:
         qs = qs.filter(position__lte=upper)
-    return list(qs.order_by("position")[:limit])
+    rows = qs.order_by("position").values_list(*_STORED_FIELDS)[:limit]
+    return [StoredEvent(*row) for row in rows]
 
 
 def store_head() -> int:

@@ -237,6 +237,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 # table); bench/replay.py measured the rebuild at 2,474 events/s with 1,000, 3,900 with 5,000 and
 # 3,553 with 10,000 on a 2-core machine. A live worker's batches are simply what is there.
 REFAIRN_PROJECTION_BATCH_SIZE = int(os.environ.get("REFAIRN_PROJECTION_BATCH_SIZE", "5000"))
+# Rows a projector may keep in memory from one batch of a run to the next (attribution's
+# customers, payments, clicks and codes; ``ingestion.projections.Run``). Past it, the projector
+# forgets them and reads the database again: a bound on a worker's memory during a rebuild.
+REFAIRN_PROJECTION_CARRY_ROWS = int(os.environ.get("REFAIRN_PROJECTION_CARRY_ROWS", "400000"))
 
 LOGGING = {
     "version": 1,

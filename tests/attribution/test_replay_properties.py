@@ -35,6 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management import call_command
+from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
@@ -50,7 +51,8 @@ from attribution.models import (
     SubscriptionLink,
 )
 from ingestion.ids import new_id
-from ingestion.projections import run_projection
+from ingestion.models import ProjectionCheckpoint
+from ingestion.projections import get_projector, run_projection
 from ingestion.store import NewEvent, event_append
 from ingestion.workspaces import workspace_create
 from tests.factories import AgentFactory, ProgramFactory, approved_enrollment
@@ -200,7 +202,8 @@ def _append(workspace_id: str, events: list[dict[str, Any]], *, project_every: r
         event_append(NewEvent(workspace_id=workspace_id, source=event["source"], source_event_id=event["key"],
                               type=event["type"], occurred_at=event["at"], data=event["data"]))
         if project_every is not None and project_every.random() < 0.4:
-            run_projection("attribution")
+            # Small batches: one run then spans several, carrying its rows from one to the next.
+            run_projection("attribution", batch_size=project_every.randint(1, 4))
     run_projection("attribution")
 
 
@@ -277,6 +280,13 @@ class ReplayProperties(TestCase):
         assert _exact(world_a) == incremental_a
         assert _exact(world_b) == incremental_b
         assert _business(world_b, names_b) == _business(world_a, names_a)
+        # A rebuild in small batches: its rows carried from batch to batch, none read back.
+        with transaction.atomic():
+            get_projector("attribution").reset()
+            ProjectionCheckpoint.objects.filter(name="attribution").update(position=0)
+        run_projection("attribution", batch_size=rnd.randint(1, 6))
+        assert _exact(world_a) == incremental_a
+        assert _exact(world_b) == incremental_b
 
 
 def test_event_ids_are_fresh() -> None:

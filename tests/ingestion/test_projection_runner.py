@@ -185,3 +185,88 @@ def test_run_all_moves_a_dependent_batch_behind_batch_with_its_dependency(
     first_dependent = next(i for i, (name, _) in enumerate(rows) if name == DEPENDENT)
     assert rows[first_dependent - 1] == (RECORDER, positions[9])  # right after the first batch
     assert projections.checkpoint_position(DEPENDENT) == positions[-1]
+
+
+class _Carried:
+    """What a projector carries between batches, in these tests: a name and the batches it saw."""
+
+    def __init__(self, empty: bool) -> None:
+        self.empty = empty
+        self.batches: list[list[int]] = []
+
+
+@pytest.fixture
+def carrying(recorder: RecordingProjector, monkeypatch: pytest.MonkeyPatch) -> list[_Carried]:
+    """Make the recorder carry a ``_Carried`` from batch to batch; return every carry it was given."""
+    started: list[_Carried] = []
+    apply_batch = recorder.apply_batch
+
+    def start_run(*, empty: bool) -> _Carried:
+        started.append(_Carried(empty))
+        return started[-1]
+
+    def apply_with(events, carry=None):  # noqa: ANN001, ANN202
+        carry.batches.append([e.position for e in events])
+        apply_batch(events)
+
+    monkeypatch.setattr(recorder, "start_run", start_run)
+    monkeypatch.setattr(recorder, "apply_batch", apply_with)
+    return started
+
+
+def test_a_run_hands_its_projector_one_carry_for_all_its_batches(db, tenant, carrying):
+    positions = _append(tenant.workspace.id, 9)
+    projections.run_projection(RECORDER, batch_size=4)
+    assert len(carrying) == 1
+    assert carrying[0].batches == [positions[:4], positions[4:8], positions[8:]]
+
+
+def test_a_carry_is_told_the_tables_are_empty_only_from_position_zero(db, tenant, carrying):
+    _append(tenant.workspace.id, 6)
+    projections.run_projection(RECORDER, batch_size=3, max_batches=1)
+    projections.run_projection(RECORDER, batch_size=3)
+    assert [c.empty for c in carrying] == [True, False]
+
+
+def test_run_all_keeps_each_projections_carry_across_its_turns(db, tenant, carrying, dependent):
+    _append(tenant.workspace.id, 9)
+    projections.run_all(batch_size=3)
+    assert len(carrying) == 1
+    assert len(carrying[0].batches) == 3
+
+
+def test_a_run_starts_a_fresh_carry_when_another_run_applied_a_batch_in_between(db, tenant, carrying):
+    """The carry may hold rows the other run has changed since: it is never trusted again."""
+    positions = _append(tenant.workspace.id, 6)
+    mine = projections.Run(projections.get_projector(RECORDER))
+    projections.run_projection(RECORDER, batch_size=2, max_batches=1, run=mine)
+    projections.run_projection(RECORDER, batch_size=2, max_batches=1)  # another worker's run
+    projections.run_projection(RECORDER, batch_size=2, max_batches=1, run=mine)
+    assert [c.batches for c in carrying] == [[positions[:2]], [positions[2:4]], [positions[4:6]]]
+    assert mine.carry is carrying[2]
+
+
+def test_a_rebuild_in_between_is_noticed_even_at_the_same_position(db, tenant, carrying):
+    positions = _append(tenant.workspace.id, 4)
+    mine = projections.Run(projections.get_projector(RECORDER))
+    projections.run_projection(RECORDER, run=mine)
+    projections.rebuild(RECORDER)  # back to 0 and replayed to the same head
+    assert projections.checkpoint_position(RECORDER) == positions[-1]
+    _append(tenant.workspace.id, 1, prefix="later")
+    projections.run_projection(RECORDER, run=mine)
+    assert len(carrying) == 3
+    assert mine.carry is carrying[2]
+    assert not carrying[2].empty
+
+
+def test_a_failed_batch_drops_the_carry(transactional_db, tenant, carrying, recorder):
+    positions = _append(tenant.workspace.id, 4)
+    recorder.fail_at_position = positions[3]
+    mine = projections.Run(recorder)
+    with pytest.raises(ProjectorFailure):
+        projections.run_projection(RECORDER, batch_size=2, run=mine)
+    assert mine.carry is None
+    recorder.fail_at_position = None
+    projections.run_projection(RECORDER, batch_size=2, run=mine)
+    assert len(carrying) == 2
+    assert carrying[1].batches == [positions[2:]]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from ingestion.models import Event
 from ingestion.projections import Projector
+from ingestion.store import StoredEvent
 
 from .models import ProjectedEvent
 
@@ -38,7 +38,7 @@ class RecordingProjector(Projector):
         # can hold a worker's task inside a batch for exactly as long as it needs.
         self.gate: str = getattr(settings, "REFAIRN_TEST_PROJECTOR_GATE", "")
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: StoredEvent) -> None:
         if self.fail_at_position is not None and event.position == self.fail_at_position:
             raise ProjectorFailure(f"{self.name} fails on purpose at position {event.position}")
         if self.sleep_per_event:
@@ -62,7 +62,7 @@ class DependentProjector(Projector):
     name = DEPENDENT
     depends_on = (RECORDER,)
 
-    def apply_batch(self, events: Sequence[Event]) -> None:
+    def apply_batch(self, events: Sequence[StoredEvent], carry: object = None) -> None:
         positions = [e.position for e in events]
         seen = set(
             ProjectedEvent.objects.filter(projector=RECORDER, position__in=positions)
