@@ -14,6 +14,7 @@ databases (the embedded SQLite default) get the ORM's own bulk methods.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -41,13 +42,35 @@ CHUNK = 500
 _PLAIN = (CharField, TextField, IntegerField, BigIntegerField, PositiveIntegerField, BooleanField, DateTimeField)
 
 
+def _is_plain(field: Field) -> bool:
+    target = field.target_field if isinstance(field, ForeignKey) else field
+    return type(target) in _PLAIN or isinstance(target, AutoField)
+
+
 def _preparer(field: Field, connection: Any) -> Any:
     """A function from a row to the value its ``field`` writes, as cheap as the field allows."""
     attname = field.attname
-    target = field.target_field if isinstance(field, ForeignKey) else field
-    if type(target) in _PLAIN or isinstance(target, AutoField):
+    if _is_plain(field):
         return lambda row: getattr(row, attname)
     return lambda row: field.get_db_prep_save(field.pre_save(row, True), connection)
+
+
+def _row_writer(fields: Sequence[Field], connection: Any) -> tuple[list[Field], Callable[[Any], tuple]]:
+    """The columns to COPY (plain fields first) and a function from a row to its values in that order.
+
+    The plain fields are read by one ``attrgetter`` call per row, in C: a projection batch copies
+    tens of thousands of rows, and a Python call per field and row was most of the copy's time.
+    """
+    plain = [f for f in fields if _is_plain(f)]
+    other = [f for f in fields if not _is_plain(f)]
+    read = attrgetter(*(f.attname for f in plain)) if plain else (lambda row: ())
+    if len(plain) == 1:
+        single = read
+        read = lambda row: (single(row),)  # noqa: E731
+    prepares = [_preparer(f, connection) for f in other]
+    if not prepares:
+        return plain, read
+    return [*plain, *other], lambda row: (*read(row), *(prepare(row) for prepare in prepares))
 
 
 def row_maker(model: type[M]) -> Callable[..., M]:
@@ -118,11 +141,11 @@ def insert_rows(model: type[Model], rows: Sequence[Model], *, set_ids: bool = Fa
     fields = [f for f in meta.concrete_fields
               if not (f.primary_key and isinstance(f, AutoField)
                       and all(getattr(row, f.attname) is None for row in rows))]
-    preparers = [_preparer(f, connection) for f in fields]
-    columns = ", ".join(quote(f.column) for f in fields)
+    ordered, values = _row_writer(fields, connection)
+    columns = ", ".join(quote(f.column) for f in ordered)
     with connection.cursor() as cursor, cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([prepare(row) for prepare in preparers])
+            copy.write_row(values(row))
 
 
 def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:

@@ -270,3 +270,31 @@ def test_a_failed_batch_drops_the_carry(transactional_db, tenant, carrying, reco
     projections.run_projection(RECORDER, batch_size=2, run=mine)
     assert len(carrying) == 2
     assert carrying[1].batches == [positions[2:]]
+
+
+def test_the_projections_of_a_turn_share_its_read_of_the_store(db, tenant, recorder, dependent, monkeypatch,
+                                                               settings):
+    """A rebuild (of the recorder and its dependent) goes in turns, each batch read once for both."""
+    _append(tenant.workspace.id, 30)
+    settings.REFAIRN_PROJECTION_BATCH_SIZE = 10
+    reads: list[int] = []
+    read = projections.event_list_after
+
+    def counted(position, **kwargs):  # noqa: ANN001, ANN202
+        reads.append(position)
+        return read(position, **kwargs)
+
+    monkeypatch.setattr(projections, "event_list_after", counted)
+    assert projections.rebuild(RECORDER) == {RECORDER: 30, DEPENDENT: 30}
+    assert len(reads) == 5  # three batches read once each, then each projection finds nothing new
+    assert _state(DEPENDENT) == [(p, e, w, t, 0, True) for p, e, w, t, *_ in _state(RECORDER)]
+
+
+def test_a_shared_read_hands_out_a_prefix_never_past_the_bound(db, tenant):
+    positions = _append(tenant.workspace.id, 10)
+    reads = projections.Reads()
+    before = positions[0] - 1
+    assert [e.position for e in reads.events_after(before, limit=10, upper=None)] == positions
+    assert [e.position for e in reads.events_after(before, limit=10, upper=positions[4])] == positions[:5]
+    assert [e.position for e in reads.events_after(before, limit=3, upper=None)] == positions[:3]
+    assert [e.position for e in reads.events_after(positions[1], limit=2, upper=None)] == positions[2:4]
