@@ -115,7 +115,7 @@ class AttributionProjector(Projector):
         work = carry if carry is not None else _UnitOfWork()
         if work.size() > settings.REFAIRN_PROJECTION_CARRY_ROWS:
             work.forget()  # a bound on the worker's memory: the next lookups read the database again
-        if not work.complete:
+        if not work.complete or work.evicted:
             work.prefetch(events)  # complete maps know every row: nothing to read ahead
         for event in events:
             work.handle(event)
@@ -138,27 +138,78 @@ class _UnitOfWork:
     One unit of work serves every batch of a run (``Projector.start_run``): ``flush`` writes a
     batch's rows and clears the write lists, and the maps stay, so the next batch reads nothing
     it has already seen (the runner starts a new one if anything else may have written the
-    tables). When ``complete`` (the run started with empty tables) the maps hold every row
-    there is, so a key they do not know is absent and costs no query: a rebuild reads nothing
-    back from its own tables.
+    tables). When ``complete`` (the run started with empty tables) every row in the tables is
+    one this run wrote: a key the maps do not know is absent and costs no query, so a rebuild
+    reads nothing back from its own tables.
+
+    Memory: past ``REFAIRN_PROJECTION_CARRY_ROWS`` the projector ``forget``s the rows (the codes,
+    a few per agent, stay). A complete unit of work still knows, in ``written``, the hashes of
+    every key it wrote: a key whose hash is not there is still absent without a query, and one
+    whose hash is there is read back (a hash collision costs one query that finds nothing).
     """
 
     def __init__(self, *, complete: bool = False) -> None:
         self.complete = complete
+        self.evicted = False
+        self.written: set[int] = set()
+        self._clear_codes()
         self._clear_maps()
         self._clear_writes()
 
     def forget(self) -> None:
-        """Drop every row held: later lookups read the database again."""
-        self.complete = False
+        """Drop the rows held (not the codes): later lookups read the database again."""
+        self.evicted = True
         self._clear_maps()
 
     def size(self) -> int:
-        return len(self.customers) + len(self.payments) + len(self.clicks) + len(self.codes) + len(self.by_email)
+        return len(self.customers) + len(self.payments) + len(self.clicks) + len(self.by_email)
+
+    def _stored(self, tag: str, ws: str, values: Iterable[Any]) -> list[Any]:
+        """Of ``values`` the maps lack, those the tables may hold: all, unless ``complete``."""
+        if not self.complete:
+            return list(values)
+        if not self.evicted:
+            return []  # the maps hold every row the run wrote
+        written = self.written
+        return [v for v in values if hash((tag, ws, v)) in written]
+
+    def _remember_written(self) -> None:
+        """Record the keys of this batch's new and changed rows (``_stored``)."""
+        if not self.complete:
+            return
+        add = self.written.add
+        for click in self.new_clicks:
+            add(hash(("click", click.workspace_id, click.click_id)))
+        for customer in (*self.new_customers.values(), *self.dirty_customers.values()):
+            ws = customer.workspace_id
+            add(hash(("cus", "", customer.id)))
+            if customer.customer_ref:
+                add(hash(("ref", ws, customer.customer_ref)))
+            if customer.email:
+                add(hash(("email", ws, customer.email)))
+        for link in self.new_provider_links:
+            add(hash(("pcl", link.workspace_id, (link.provider, link.provider_customer_id))))
+        for sub in self.new_subscription_links:
+            add(hash(("sub", sub.workspace_id, sub.subscription_ref)))
+        for record in self.new_payments:
+            add(hash(("pay", record.workspace_id, record.payment_ref)))
+
+    def _clear_codes(self) -> None:
+        self.codes: dict[tuple[str, str], ReferralCode | None] = {}
+        # The rows of ``codes`` by (workspace, enrollment) and by (workspace, agent): a few each.
+        self.codes_by_enrollment: dict[tuple[str, str], list[ReferralCode]] = defaultdict(list)
+        self.codes_by_agent: dict[tuple[str, str], list[ReferralCode]] = defaultdict(list)
+        # (workspace, agent) and (workspace, enrollment) whose codes are all in ``codes``.
+        self.agents_loaded: set[tuple[str, str]] = set()
+        self.enrollments_loaded: set[tuple[str, str]] = set()
+
+    def _add_code(self, ws: str, row: ReferralCode) -> None:
+        self.codes[(ws, row.code)] = row
+        self.codes_by_enrollment[(ws, row.enrollment_id)].append(row)
+        self.codes_by_agent[(ws, row.agent_id)].append(row)
 
     def _clear_maps(self) -> None:
         # Identity maps. A key present with ``None`` is known not to exist.
-        self.codes: dict[tuple[str, str], ReferralCode | None] = {}
         self.clicks: dict[tuple[str, str], Click | None] = {}
         self.customers: dict[str, Customer | None] = {}
         self.by_ref: dict[tuple[str, str], str | None] = {}
@@ -171,9 +222,6 @@ class _UnitOfWork:
         # customer, for customers not loaded yet.
         self.payments_of: dict[str, dict[str, PaymentRecord]] = {}
         self.new_payments_of: dict[str, list[PaymentRecord]] = defaultdict(list)
-        # (workspace, agent) and (workspace, enrollment) whose codes are all in ``codes``.
-        self.agents_loaded: set[tuple[str, str]] = set()
-        self.enrollments_loaded: set[tuple[str, str]] = set()
 
     def _clear_writes(self) -> None:
         self.new_codes: list[ReferralCode] = []
@@ -313,14 +361,15 @@ class _UnitOfWork:
             if self.complete:
                 continue
             for row in ReferralCode.objects.filter(workspace_id=ws, code__in=chunk):
-                self.codes[(ws, row.code)] = row
+                self._add_code(ws, row)
 
     def _load_clicks(self, ws: str, values: Iterable[str]) -> None:
         values = [v for v in values if (ws, v) not in self.clicks]
         for chunk in chunks(values):
             for key in chunk:
                 self.clicks[(ws, key)] = None
-            if self.complete:
+            chunk = self._stored("click", ws, chunk)
+            if not chunk:
                 continue
             for row in Click.objects.filter(workspace_id=ws, click_id__in=chunk):
                 self.clicks[(ws, row.click_id)] = row
@@ -331,7 +380,8 @@ class _UnitOfWork:
         for chunk in chunks(values):
             for key in chunk:
                 index[(ws, key)] = None
-            if self.complete:
+            chunk = self._stored("ref" if field == "customer_ref" else field, ws, chunk)
+            if not chunk:
                 continue
             rows = Customer.objects.filter(workspace_id=ws, **{f"{field}__in": chunk}).order_by("created_position")
             for row in rows:
@@ -345,7 +395,8 @@ class _UnitOfWork:
         for chunk in chunks(ids):
             for key in chunk:
                 self.customers[key] = None
-            if self.complete:
+            chunk = self._stored("cus", "", chunk)
+            if not chunk:
                 continue
             for row in Customer.objects.filter(id__in=chunk):
                 self._remember_customer(row)
@@ -355,8 +406,8 @@ class _UnitOfWork:
         ids = [i for i in customer_ids if i not in self.payments_of]
         for chunk in chunks(ids):
             loaded: dict[str, dict[str, PaymentRecord]] = {customer_id: {} for customer_id in chunk}
-            stored = () if self.complete else PaymentRecord.objects.filter(customer_id__in=chunk)
-            for row in stored:
+            stored = self._stored("cus", "", chunk)
+            for row in PaymentRecord.objects.filter(customer_id__in=stored) if stored else ():
                 key = (row.workspace_id, row.payment_ref)
                 if self.payments.get(key) is None:
                     self.payments[key] = row
@@ -378,7 +429,7 @@ class _UnitOfWork:
         pairs = [p for p in pairs if (ws, *p) not in self.by_provider]
         for provider, pcid in pairs:
             self.by_provider[(ws, provider, pcid)] = None
-        for chunk in chunks(pairs if not self.complete else ()):
+        for chunk in chunks(self._stored("pcl", ws, pairs)):
             ids = {pcid for _, pcid in chunk}
             rows = ProviderCustomerLink.objects.filter(workspace_id=ws, provider_customer_id__in=ids)
             for row in rows.values_list("provider", "provider_customer_id", "customer_id"):
@@ -389,7 +440,8 @@ class _UnitOfWork:
         for chunk in chunks(values):
             for key in chunk:
                 self.by_subscription[(ws, key)] = None
-            if self.complete:
+            chunk = self._stored("sub", ws, chunk)
+            if not chunk:
                 continue
             rows = SubscriptionLink.objects.filter(workspace_id=ws, subscription_ref__in=chunk)
             for sub, customer_id in rows.values_list("subscription_ref", "customer_id"):
@@ -400,7 +452,8 @@ class _UnitOfWork:
         for chunk in chunks(values):
             for key in chunk:
                 self.payments[(ws, key)] = None
-            if self.complete:
+            chunk = self._stored("pay", ws, chunk)
+            if not chunk:
                 continue
             for row in PaymentRecord.objects.filter(workspace_id=ws, payment_ref__in=chunk):
                 self.payments[(ws, row.payment_ref)] = row
@@ -457,29 +510,22 @@ class _UnitOfWork:
         """The agent's codes in order of approval (rare path: reassignments and support)."""
         if not self.complete and (ws, agent_id) not in self.agents_loaded:
             for row in ReferralCode.objects.filter(workspace_id=ws, agent_id=agent_id):
-                if (ws, row.code) not in self.codes:
-                    self.codes[(ws, row.code)] = row
+                if self.codes.get((ws, row.code)) is None:
+                    self._add_code(ws, row)
             self.agents_loaded.add((ws, agent_id))
-        rows = [r for (w, _), r in self.codes.items() if w == ws and r is not None and r.agent_id == agent_id]
-        return sorted(rows, key=lambda r: (r.approved_position or r.decided_position, r.code))
+        # A row stays listed under an agent it left (``on_enrollment``): filtered, and listed once.
+        rows = {id(r): r for r in self.codes_by_agent.get((ws, agent_id), ()) if r.agent_id == agent_id}
+        return sorted(rows.values(), key=lambda r: (r.approved_position or r.decided_position, r.code))
 
     def code_of_enrollment(self, ws: str, enrollment_id: str) -> ReferralCode | None:
-        # Rows read from the database only join the map after the rows already in it, so a match
-        # already in the map is the answer either way: look there before querying.
-        found = self._code_in_map(ws, enrollment_id)
-        if found is not None or self.complete or (ws, enrollment_id) in self.enrollments_loaded:
-            return found
-        for row in ReferralCode.objects.filter(workspace_id=ws, enrollment_id=enrollment_id):
-            if (ws, row.code) not in self.codes:
-                self.codes[(ws, row.code)] = row
-        self.enrollments_loaded.add((ws, enrollment_id))
-        return self._code_in_map(ws, enrollment_id)
-
-    def _code_in_map(self, ws: str, enrollment_id: str) -> ReferralCode | None:
-        for (w, _), row in self.codes.items():
-            if w == ws and row is not None and row.enrollment_id == enrollment_id:
-                return row
-        return None
+        """The enrollment's code row with its latest decision (an enrollment whose code changed has several)."""
+        if not self.complete and (ws, enrollment_id) not in self.enrollments_loaded:
+            for row in ReferralCode.objects.filter(workspace_id=ws, enrollment_id=enrollment_id):
+                if self.codes.get((ws, row.code)) is None:
+                    self._add_code(ws, row)
+            self.enrollments_loaded.add((ws, enrollment_id))
+        rows = self.codes_by_enrollment.get((ws, enrollment_id))
+        return max(rows, key=lambda r: (r.decided_position, r.code)) if rows else None
 
     def customer_payments(self, customer: Customer) -> list[PaymentRecord]:
         """Every payment record of the customer, from the database and from this batch.
@@ -544,6 +590,7 @@ class _UnitOfWork:
         update_rows(PaymentRecord, list(self.dirty_payments.values()), _PAYMENT_FIELDS)
         insert_rows(PaymentAttribution, self.new_attributions)
         insert_rows(AttributionRefusal, self.new_refusals)
+        self._remember_written()
         self._clear_writes()
 
     # --- events --------------------------------------------------------------------------------
@@ -570,12 +617,16 @@ class _UnitOfWork:
             return
         terms = data.get("terms") if isinstance(data.get("terms"), dict) else {}
         if row is None:
-            row = _code_row(workspace_id=ws, code=code, enrollment_id=enrollment_id, terms=terms)
-            self.codes[(ws, code)] = row
+            row = _code_row(workspace_id=ws, code=code, enrollment_id=enrollment_id, terms=terms,
+                            agent_id=domain.text(data.get("agent_id"), 40))
+            self._add_code(ws, row)
             self.new_codes.append(row)
         else:
             self.touch_code(row)
-        row.agent_id = domain.text(data.get("agent_id"), 40)
+        agent_id = domain.text(data.get("agent_id"), 40)
+        if agent_id != row.agent_id:
+            self.codes_by_agent[(ws, agent_id)].append(row)
+        row.agent_id = agent_id
         row.agent_email = domain.normalise_email(data.get("agent_email"))
         row.program_id = domain.text(data.get("program_id"), 40)
         row.product_id = domain.text(data.get("product_id"), 40) or domain.text(terms.get("product_id"), 40)

@@ -130,7 +130,8 @@ def build_world(rng: random.Random, agents_per_workspace: int) -> tuple[list[Cod
             for program in chosen:
                 # Most agents are there from the start; a quarter join during the two years.
                 approved_at = START + timedelta(days=0 if i % 4 else rng.uniform(0, SPAN_DAYS * 0.7))
-                code = f"W{ws_index}{AGENTS_NAMES[i % len(AGENTS_NAMES)].upper()}{i:04d}{program.id[-2:].upper()}"
+                # The program's index, not its (random) id: two ids can end alike, two indexes cannot.
+                code = f"W{ws_index}{AGENTS_NAMES[i % len(AGENTS_NAMES)].upper()}{i:04d}P{programs.index(program)}"
                 enrollments.append(Enrollment(
                     workspace=workspace, agent=agent, program=program, status="approved", referral_code=code,
                     terms=program_terms(program), applied_at=approved_at, decided_at=approved_at))

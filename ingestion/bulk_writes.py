@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import (
     NOT_PROVIDED,
     AutoField,
@@ -149,10 +149,13 @@ def insert_rows(model: type[Model], rows: Sequence[Model], *, set_ids: bool = Fa
 
 
 def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:
-    """UPDATE ``fields`` of ``rows`` by primary key: one ``UPDATE … FROM unnest(…)`` per chunk.
+    """UPDATE ``fields`` of ``rows`` by primary key: COPY into a temporary table, then one UPDATE.
 
-    Django's ``bulk_update`` builds a ``CASE WHEN pk = … THEN …`` expression per field and row;
-    here each column travels as one array parameter, so the statement text is short and constant.
+    Django's ``bulk_update`` builds a ``CASE WHEN pk = … THEN …`` expression per field and row,
+    and array parameters (``UPDATE … FROM unnest(%s::text[], …)``) are quoted element by element
+    in Python by psycopg's client-side binding: at 300,000 events that quoting was the largest
+    single cost of a rebuild (bench/replay.py). COPY formats the rows in C, and the UPDATE joins
+    on the primary key. The table lives until the end of the statement's transaction at most.
     """
     if not rows:
         return
@@ -162,13 +165,17 @@ def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
         return
     meta = model._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
-    preparers = [_preparer(f, connection) for f in columns]
+    ordered, values = _row_writer(columns, connection)
     quote = connection.ops.quote_name
-    names = ", ".join(quote(f.column) for f in columns)
+    table = quote(f"refairn_update_{meta.db_table}")
+    names = ", ".join(quote(f.column) for f in ordered)
+    typed = ", ".join(f"{quote(f.column)} {f.cast_db_type(connection)}" for f in ordered)
     sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns[1:])
-    arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in columns)
     pk = quote(meta.pk.column)
-    sql = f"UPDATE {quote(meta.db_table)} AS t SET {sets} FROM unnest({arrays}) AS v ({names}) WHERE t.{pk} = v.{pk}"
-    with connection.cursor() as cursor:
-        for chunk in chunks(rows):
-            cursor.execute(sql, [[prepare(row) for row in chunk] for prepare in preparers])
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {table} ({typed}) ON COMMIT DROP")
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(values(row))
+        cursor.execute(f"UPDATE {quote(meta.db_table)} AS t SET {sets} FROM {table} AS v WHERE t.{pk} = v.{pk}")
+        cursor.execute(f"DROP TABLE {table}")
