@@ -459,11 +459,21 @@ class _UnitOfWork:
                 self.payments[(ws, row.payment_ref)] = row
 
     # --- lookups (identity map first, database for keys not loaded) ----------------------------
+    #
+    # While ``knows_all`` (a complete unit of work that has forgotten nothing), a key missing from
+    # a map is absent: answered ``None`` at once, and not even stored as known-absent (a rebuild
+    # looks up every new payment by its ref and its natural key).
+
+    @property
+    def knows_all(self) -> bool:
+        return self.complete and not self.evicted
 
     def code(self, ws: str, code: str) -> ReferralCode | None:
         if not code:
             return None
         if (ws, code) not in self.codes:
+            if self.complete:  # codes are never forgotten
+                return None
             self._load_codes(ws, [code])
         return self.codes[(ws, code)]
 
@@ -471,6 +481,8 @@ class _UnitOfWork:
         if not click_id:
             return None
         if (ws, click_id) not in self.clicks:
+            if self.knows_all:
+                return None
             self._load_clicks(ws, [click_id])
         return self.clicks[(ws, click_id)]
 
@@ -478,31 +490,43 @@ class _UnitOfWork:
         if not customer_id:
             return None
         if customer_id not in self.customers:
+            if self.knows_all:
+                return None
             self._load_customers([customer_id])
         return self.customers[customer_id]
 
     def customer_by_ref(self, ws: str, ref: str) -> Customer | None:
         if (ws, ref) not in self.by_ref:
+            if self.knows_all:
+                return None
             self._load_customers_by("customer_ref", ws, [ref], self.by_ref)
         return self.customer(self.by_ref[(ws, ref)] or "")
 
     def customer_by_email(self, ws: str, email: str) -> Customer | None:
         if (ws, email) not in self.by_email:
+            if self.knows_all:
+                return None
             self._load_customers_by("email", ws, [email], self.by_email)
         return self.customer(self.by_email[(ws, email)] or "")
 
     def customer_by_provider(self, ws: str, provider: str, pcid: str) -> Customer | None:
         if (ws, provider, pcid) not in self.by_provider:
+            if self.knows_all:
+                return None
             self._load_provider_links(ws, [(provider, pcid)])
         return self.customer(self.by_provider[(ws, provider, pcid)] or "")
 
     def customer_by_subscription(self, ws: str, sub: str) -> Customer | None:
         if (ws, sub) not in self.by_subscription:
+            if self.knows_all:
+                return None
             self._load_subscription_links(ws, [sub])
         return self.customer(self.by_subscription[(ws, sub)] or "")
 
     def payment(self, ws: str, payment_ref: str) -> PaymentRecord | None:
         if (ws, payment_ref) not in self.payments:
+            if self.knows_all:
+                return None
             self._load_payments(ws, [payment_ref])
         return self.payments[(ws, payment_ref)]
 

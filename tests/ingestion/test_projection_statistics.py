@@ -64,3 +64,16 @@ def test_a_table_with_few_changes_is_left_to_autovacuum(tenant: CreatedWorkspace
     _flush_statistics()
 
     assert ReferralCode._meta.db_table not in refresh_statistics(AttributionProjector())
+
+
+def test_a_table_whose_rows_change_but_do_not_grow_is_not_analyzed_again(tenant: CreatedWorkspace) -> None:
+    """A rebuild updates each customer at every payment: updates alone never trigger an ANALYZE."""
+    _settle()
+    insert_rows(ReferralCode, _codes(tenant.workspace.id, STATISTICS_MIN_CHANGES + 500))
+    _flush_statistics()
+    assert ReferralCode._meta.db_table in refresh_statistics(AttributionProjector())
+    for status in (ReferralCode.Status.REMOVED, ReferralCode.Status.APPROVED, ReferralCode.Status.REMOVED):
+        ReferralCode.objects.filter(workspace_id=tenant.workspace.id).update(status=status)
+    _flush_statistics()
+
+    assert ReferralCode._meta.db_table not in refresh_statistics(AttributionProjector())
