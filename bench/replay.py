@@ -424,7 +424,7 @@ def main() -> None:
           f"{rebuild_seconds:.1f} s = {rebuild_rate:,.0f} events/s end to end")
     print(f"  of which this process's CPU: {rebuild_cpu:.1f} s (the rest: PostgreSQL's work and round trips)")
     print(f"ratio rebuild / read-only: {rebuild_rate / read_rate:.0%} "
-          f"(the runner reads the store once per projection: {len(applied)} passes)")
+          f"(the {len(applied)} projections go in turns and share each batch's read of the store)")
     print(f"lag after rebuild: {lag}")
     print("\nincremental vs rebuilt ledger:")
     for key in incremental:

@@ -47,7 +47,7 @@ import io
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
@@ -431,7 +431,8 @@ class _Row:
     status: str = ""
     code: str = ""
     occurred_at: datetime | None = None
-    raw: dict[str, Any] | None = None
+    # The row's cells, kept for ``raw`` (the audit copy), which is built only for appended events.
+    record: list[str] | None = None
 
 
 class _RowParser:
@@ -595,9 +596,14 @@ class _RowParser:
             code = ""
         row.code = code
         if not errors:
-            cells = dict(zip(self.header.titles, record, strict=True))
-            row.raw = {"filename": self.filename, "line": line, "row": cells}
+            row.record = record
         return row
+
+    def raw(self, row: _Row) -> dict[str, Any]:
+        """The audit copy of a valid row (``Event.raw``): file name, line and cells by column title."""
+        assert row.record is not None
+        return {"filename": self.filename, "line": row.line, "row": dict(zip(self.header.titles, row.record,
+                                                                             strict=True))}
 
 
 def _stored_keys(workspace_id: str, keys: list[str]) -> set[str]:
@@ -631,18 +637,25 @@ def _event_id() -> str:
 
 @dataclass(slots=True)
 class _Planned:
-    event: NewEvent
+    """One event a row plans: its key, type and data. The ``NewEvent`` itself (with the row's
+    ``raw`` and a fresh id) is built only if it is appended: a re-upload builds none."""
+
+    row: _Row
+    key: str
+    kind: str
+    data: dict[str, Any]
     outcome: str = ""
     duplicate_of: int | None = None
     reported_as: str = ""
 
     def as_dict(self) -> dict[str, Any]:
+        assert self.row.occurred_at is not None
         planned: dict[str, Any] = {
-            "type": self.event.type,
-            "sourceEventId": self.event.source_event_id,
-            "occurredAt": self.event.occurred_at.isoformat().replace("+00:00", "Z"),
+            "type": self.kind,
+            "sourceEventId": self.key,
+            "occurredAt": self.row.occurred_at.isoformat().replace("+00:00", "Z"),
             "outcome": self.outcome,
-            "data": self.event.data,
+            "data": self.data,
         }
         if self.duplicate_of is not None:
             planned["duplicateOfLine"] = self.duplicate_of
@@ -693,10 +706,12 @@ class _Importer:
 
     # events
 
-    def _new(self, row: _Row, key: str, kind: str, data: dict[str, Any]) -> NewEvent:
-        assert row.occurred_at is not None
-        return NewEvent(workspace_id=self.workspace_id, source=SOURCE, source_event_id=key, type=kind,
-                        occurred_at=row.occurred_at, data=data, raw=row.raw, event_id="")
+    def _event(self, item: _Planned) -> NewEvent:
+        """The event to append for ``item``, with its row's audit copy and a fresh id."""
+        assert item.row.occurred_at is not None
+        return NewEvent(workspace_id=self.workspace_id, source=SOURCE, source_event_id=item.key, type=item.kind,
+                        occurred_at=item.row.occurred_at, data=item.data, raw=self.parser.raw(item.row),
+                        event_id=_event_id())
 
     def _plan_row(self, row: _Row, candidates: list[_Planned]) -> list[_Planned]:
         planned: list[_Planned] = []
@@ -706,7 +721,7 @@ class _Importer:
             data: dict[str, Any] = {"email": row.email, "name": row.name}
             if row.code:
                 data["referral_code"] = row.code
-            item = _Planned(self._new(row, customer_key, "customer.created", data))
+            item = _Planned(row, customer_key, "customer.created", data)
             planned.append(item)
             candidates.append(item)
         if row.amount > 0:
@@ -716,7 +731,7 @@ class _Importer:
             data = {"payment_ref": ref, "email": row.email, "amount": row.amount, "currency": row.currency}
             if row.plan:
                 data["plan"] = row.plan
-            item = _Planned(self._new(row, ref, "payment.succeeded", data))
+            item = _Planned(row, ref, "payment.succeeded", data)
             first = self.seen.get(ref)
             twin = self.reported.get(ref)
             if twin is not None:
@@ -739,10 +754,10 @@ class _Importer:
         """Mark each candidate append or duplicate: one query for what the store has, one append."""
         if not candidates:
             return
-        existing = _stored_keys(self.workspace_id, [item.event.source_event_id for item in candidates])
+        existing = _stored_keys(self.workspace_id, [item.key for item in candidates])
         new: list[_Planned] = []
         for item in candidates:
-            if item.event.source_event_id in existing:
+            if item.key in existing:
                 item.outcome = "duplicate"
             else:
                 new.append(item)
@@ -751,9 +766,9 @@ class _Importer:
                 item.outcome = "append"
             return
         # A concurrent import may have appended the same key since the check: the store's unique
-        # constraint still decides, and its twin answer counts as a duplicate here. Event ids are
-        # drawn only now, for what is appended (a re-upload draws none).
-        events = [replace(item.event, event_id=_event_id()) for item in new]
+        # constraint still decides, and its twin answer counts as a duplicate here. Events (ids,
+        # audit copies) are built only now, for what is appended: a re-upload builds none.
+        events = [self._event(item) for item in new]
         for item, appended in zip(new, event_append_many(events), strict=True):
             item.outcome = "append" if appended.created else "duplicate"
 
@@ -763,7 +778,7 @@ class _Importer:
             if item.outcome == "append":
                 fresh = True
                 self.result.events_appended += 1
-                kind = item.event.type
+                kind = item.kind
                 self.result.appended_by_type[kind] = self.result.appended_by_type.get(kind, 0) + 1
             else:
                 self.result.events_duplicate += 1
@@ -801,8 +816,7 @@ class _Importer:
         for start in range(0, len(rows), step):
             chunk = rows[start:start + step]
             planned = [
-                _Planned(self._new(row, "cancel:" + normalise_email(row.email), "subscription.cancelled",
-                                   {"email": row.email}))
+                _Planned(row, "cancel:" + normalise_email(row.email), "subscription.cancelled", {"email": row.email})
                 for row in chunk
             ]
             self._settle(planned)
