@@ -369,7 +369,7 @@ def main() -> None:
               f"events): {projection:.1f} s = {args.backlog / projection if projection else 0:,.0f} events/s")
         print(f"  ratio drain / read-only pass: "
               f"{harness.ratio(args.backlog / projection if projection else 0, read / read_seconds)} "
-              f"(the worker reads the backlog once per projection: {len(names)} passes)")
+              f"(the worker runs the {len(names)} projections in turns, sharing each batch's read)")
         print("\ngoals (issue #9):")
         p99 = harness.percentile(lags, 99)
         steady = achieved >= 0.95 * args.rate
