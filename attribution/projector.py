@@ -115,7 +115,7 @@ class AttributionProjector(Projector):
         work = carry if carry is not None else _UnitOfWork()
         if work.size() > settings.REFAIRN_PROJECTION_CARRY_ROWS:
             work.forget()  # a bound on the worker's memory: the next lookups read the database again
-        if not work.complete or work.evicted:
+        if not work.knows_all:
             work.prefetch(events)  # complete maps know every row: nothing to read ahead
         for event in events:
             work.handle(event)
@@ -168,7 +168,7 @@ class _UnitOfWork:
         """Of ``values`` the maps lack, those the tables may hold: all, unless ``complete``."""
         if not self.complete:
             return list(values)
-        if not self.evicted:
+        if self.knows_all:
             return []  # the maps hold every row the run wrote
         written = self.written
         return [v for v in values if hash((tag, ws, v)) in written]

@@ -48,10 +48,7 @@ def _is_plain(field: Field) -> bool:
 
 
 def _preparer(field: Field, connection: Any) -> Any:
-    """A function from a row to the value its ``field`` writes, as cheap as the field allows."""
-    attname = field.attname
-    if _is_plain(field):
-        return lambda row: getattr(row, attname)
+    """A function from a row to the value a field that is not plain writes: the field prepares it."""
     return lambda row: field.get_db_prep_save(field.pre_save(row, True), connection)
 
 
