@@ -419,6 +419,8 @@ def profile(scenario: Scenario, web: harness.Service, args: argparse.Namespace, 
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue  # a frame's text that spans lines (py-spy prints it as it is)
         count = int(count_text)
         frames = [f for f in stack.split(";") if "(" in f]
         if not frames:

@@ -6,7 +6,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import health
 
-# Unknown paths and unhandled exceptions under /api/ and /webhooks/ answer the JSON error shape.
+# Refusals, unknown paths and unhandled exceptions under /api/ and /webhooks/ answer the JSON error shape.
+handler400 = "refairn.error_views.bad_request"
+handler403 = "refairn.error_views.permission_denied"
 handler404 = "refairn.error_views.page_not_found"
 handler500 = "refairn.error_views.server_error"
 
