@@ -609,7 +609,7 @@ class _RowParser:
 def _stored_keys(workspace_id: str, keys: list[str]) -> set[str]:
     """Which of ``keys`` the store already holds for this workspace's CSV source (one query).
 
-    On PostgreSQL the keys travel as one array parameter, and each is probed in the unique index
+    On PostgreSQL the keys travel as one parameter, and each is probed in the unique index
     ``(workspace, source, source_event_id)`` through a ``LATERAL … LIMIT 1``, a plan that does not
     depend on statistics. With ``IN``/``= ANY`` and statistics older than a bulk import (a
     re-upload right after the first upload, before autoanalyze), PostgreSQL used the index for
@@ -617,22 +617,29 @@ def _stored_keys(workspace_id: str, keys: list[str]) -> set[str]:
     measured 74 ms per 1,000 keys at 134k events (7 ms after ANALYZE), quadratic in the file.
     """
     if connection.vendor == "postgresql":
+        # The keys travel as one text split by the server: psycopg quotes an array parameter
+        # element by element in Python. A key holding the separator keeps the array.
+        joined = "\n".join(keys)
+        keys_sql = "string_to_array(%s, E'\\n')" if joined.count("\n") == len(keys) - 1 else "%s::varchar[]"
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT k.key FROM unnest(%s::varchar[]) AS k(key), LATERAL (SELECT 1 FROM ingestion_event e "
+                f"SELECT k.key FROM unnest({keys_sql}) AS k(key), LATERAL (SELECT 1 FROM ingestion_event e "
                 "WHERE e.workspace_id = %s AND e.source = %s AND e.source_event_id = k.key LIMIT 1) AS hit",
-                [keys, workspace_id, SOURCE])
+                [joined if keys_sql.startswith("string") else keys, workspace_id, SOURCE])
             return {key for (key,) in cursor.fetchall()}
     return set(Event.objects.filter(workspace_id=workspace_id, source=SOURCE, source_event_id__in=keys)
                .values_list("source_event_id", flat=True))
 
 
-def _event_id() -> str:
-    """A random ``evt_`` id, 24 characters of the same alphabet as ``ids.new_id``, ~20× faster.
+def _event_ids(count: int) -> list[str]:
+    """``count`` random ``evt_`` ids, 24 characters of the same alphabet as ``ids.new_id``.
 
-    Base32 of 15 random bytes is exactly 24 characters of ``a-z2-7`` (120 bits).
+    Base32 of 15 random bytes is exactly 24 characters of ``a-z2-7`` (120 bits), so one
+    ``token_bytes`` call and one encoding serve a whole batch: a call per id was a twelfth of
+    an import's time.
     """
-    return "evt_" + base64.b32encode(secrets.token_bytes(15)).decode("ascii").lower()
+    text = base64.b32encode(secrets.token_bytes(15 * count)).decode("ascii").lower()
+    return ["evt_" + text[i:i + 24] for i in range(0, 24 * count, 24)]
 
 
 @dataclass(slots=True)
@@ -706,12 +713,12 @@ class _Importer:
 
     # events
 
-    def _event(self, item: _Planned) -> NewEvent:
-        """The event to append for ``item``, with its row's audit copy and a fresh id."""
+    def _event(self, item: _Planned, event_id: str) -> NewEvent:
+        """The event to append for ``item``, with its row's audit copy."""
         assert item.row.occurred_at is not None
         return NewEvent(workspace_id=self.workspace_id, source=SOURCE, source_event_id=item.key, type=item.kind,
                         occurred_at=item.row.occurred_at, data=item.data, raw=self.parser.raw(item.row),
-                        event_id=_event_id())
+                        event_id=event_id)
 
     def _plan_row(self, row: _Row, candidates: list[_Planned]) -> list[_Planned]:
         planned: list[_Planned] = []
@@ -768,7 +775,7 @@ class _Importer:
         # A concurrent import may have appended the same key since the check: the store's unique
         # constraint still decides, and its twin answer counts as a duplicate here. Events (ids,
         # audit copies) are built only now, for what is appended: a re-upload builds none.
-        events = [self._event(item) for item in new]
+        events = [self._event(item, event_id) for item, event_id in zip(new, _event_ids(len(new)), strict=True)]
         for item, appended in zip(new, event_append_many(events), strict=True):
             item.outcome = "append" if appended.created else "duplicate"
 

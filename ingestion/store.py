@@ -12,7 +12,7 @@ IMMEDIATE transaction mode gives the same serialisation.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -190,13 +190,16 @@ def _insert_in_one_message(news: Sequence[NewEvent], *, before: Sequence[Stateme
     return inserted, twins
 
 
-def _row_values(new: NewEvent, recorded_at: object) -> list[object]:
+# One encoder for every append: ``json.dumps`` with arguments builds a new encoder per call.
+_to_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _row_values(new: NewEvent, recorded_at: object, adapt_datetime: Callable[[object], object]) -> list[object]:
     """The values of ``_COLUMNS`` for one event, as both insert paths send them."""
     return [
         new.event_id, new.workspace_id, new.source, new.source_event_id, new.type,
-        connection.ops.adapt_datetimefield_value(new.occurred_at), recorded_at,
-        json.dumps(new.data, separators=(",", ":")),
-        None if new.raw is None else json.dumps(new.raw, separators=(",", ":")),
+        adapt_datetime(new.occurred_at), recorded_at,
+        _to_json(new.data), None if new.raw is None else _to_json(new.raw),
         new.schema_version, new.actor,
     ]
 
@@ -207,9 +210,10 @@ def _insert_statement(news: Iterable[NewEvent], *, returning: bool = True) -> St
     row_sql = f"(%s, %s, %s, %s, %s, %s, %s, %s{json_cast}, %s{json_cast}, %s, %s)"
     rows: list[str] = []
     params: list[object] = []
+    adapt = connection.ops.adapt_datetimefield_value
     for new in news:
         rows.append(row_sql)
-        params.extend(_row_values(new, recorded_at))
+        params.extend(_row_values(new, recorded_at, adapt))
     sql = (
         f"INSERT INTO ingestion_event ({', '.join(_COLUMNS)}) VALUES {', '.join(rows)} "
         "ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING"
@@ -249,9 +253,10 @@ def _insert_by_copy(news: Sequence[NewEvent]) -> _Found:
     columns = ", ".join(_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(_STAGE_DDL)
+        adapt = connection.ops.adapt_datetimefield_value
         with cursor.copy(f"COPY {_STAGE} (ord, {columns}) FROM STDIN") as copy:
             for index, new in enumerate(news):
-                copy.write_row([index, *_row_values(new, recorded_at)])
+                copy.write_row([index, *_row_values(new, recorded_at, adapt)])
         cursor.execute(
             f"INSERT INTO ingestion_event ({columns}) SELECT {columns} FROM {_STAGE} ORDER BY ord "
             "ON CONFLICT (workspace_id, source, source_event_id) DO NOTHING "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -10,8 +11,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from ingestion.csv_import import ImportFileError, ImportResult, import_csv
+from ingestion.csv_import import ImportFileError, ImportResult, _stored_keys, import_csv
 from ingestion.models import Event
+from ingestion.store import NewEvent, event_append
 from ingestion.workspaces import CreatedWorkspace
 
 from .conftest import HEADER, csv_events, make_csv, row
@@ -413,3 +415,24 @@ def test_stored_errors_are_capped_but_all_bad_rows_are_counted(run: Run) -> None
         result = run(make_csv([row(f"c{i}@example.com", amount="$1") for i in range(5)]))
     assert (len(result.errors), result.errors_total, result.rows_invalid) == (2, 5, 5)
     assert "the first 2 of 5 errors are listed" in result.summary()
+
+
+def test_each_appended_event_gets_its_own_random_id_of_the_store_s_format(run: Run, tenant: CreatedWorkspace) -> None:
+    """A batch's ids are drawn together; each is still ``evt_`` + 24 characters and none repeats."""
+    run(make_csv([row(f"c{i}@example.com") for i in range(60)]))
+    ids = list(Event.objects.filter(workspace=tenant.workspace, source="csv").values_list("event_id", flat=True))
+    assert len(ids) == 120
+    assert len(set(ids)) == 120
+    assert all(re.fullmatch(r"evt_[a-z2-7]{24}", event_id) for event_id in ids)
+
+
+def test_the_store_check_finds_keys_holding_any_character(tenant: CreatedWorkspace) -> None:
+    """The keys travel to PostgreSQL as one text split by new lines; a key that holds one still matches."""
+    for key in ("customer:odd\nkey@example.com", "customer:plain@example.com"):
+        event_append(NewEvent(workspace_id=tenant.workspace.id, source="csv", source_event_id=key,
+                              type="customer.created", occurred_at=datetime(2024, 5, 1, tzinfo=UTC),
+                              data={"email": "x@example.com"}))
+    wanted = ["customer:odd\nkey@example.com", "customer:plain@example.com", "customer:absent@example.com"]
+    assert _stored_keys(tenant.workspace.id, wanted) == {"customer:odd\nkey@example.com",
+                                                          "customer:plain@example.com"}
+    assert _stored_keys(tenant.workspace.id, wanted[1:]) == {"customer:plain@example.com"}
