@@ -24,7 +24,8 @@ folded into one ``PaymentRecord`` (and at most one ``PaymentAttribution``):
   row, or the API without ``paymentId``), the new report is that payment: no second decision, no
   second commission, and the record keeps the id as its ``alias_ref`` (with the alias event's
   position) so that a refund or dispute naming the id reaches the commission created from the
-  row (``commissions.projector`` follows aliases recorded before the refund). **Decision**: only
+  row (``commissions.projector`` follows aliases recorded before the refund, and at the alias's
+  position the payment adopts what was parked under the id before). **Decision**: only
   the event's own ``email`` counts, not the email of the customer it matches: the CSV importer's
   check for the other order (``ingestion.csv_import.reported_elsewhere``) reads the same field, so
   both orders pair the same reports. A natural-key payment takes at most ONE alias: a second

@@ -18,8 +18,13 @@ Decisions taken here:
   its own id (``pi_…``) is one payment, under the natural key (``attribution.projector``). A refund
   or dispute naming the id is applied to the natural-key payment when attribution recorded the
   alias at an earlier position than the refund (``load_alias``; the position, not how far
-  attribution has run, decides, so a rebuild agrees). Known limit: a refund naming the id that is
-  stored BEFORE the report that creates the alias stays parked under the id.
+  attribution has run, decides, so a rebuild agrees). A refund or lost dispute naming the id that
+  is stored BEFORE the report that creates the alias is parked under the id; at the alias's
+  position (``apply(…, aliases=…)``) the payment adopts it: the refunds it does not already count
+  (by ``refund_ref``) and a lost dispute, and its commissions are reversed as if they had come
+  after. When both refs hold refunds, the payment's refunded total becomes the larger of the two
+  totals, not their sum: the same refund reported through two channels must not reverse twice.
+  An open dispute parked under the id does not put the payment's entries on hold.
 - **Disputes**: an open dispute only puts entries on hold (a read-time status); lost reverses in
   full like a full refund; won releases. The first outcome of a dispute is final.
 - **Payouts**: ``payout.created`` is checked again here (the service already checked): every
@@ -300,13 +305,59 @@ class LedgerBook:
 
     # --- applying --------------------------------------------------------------------------
 
-    def apply(self, event: EventView, decisions: Iterable[Decision] = ()) -> None:
-        """Apply one event: first the attribution decisions taken at its position, then itself."""
+    def apply(self, event: EventView, decisions: Iterable[Decision] = (),
+              aliases: Iterable[tuple[str, str]] = ()) -> None:
+        """Apply one event: the attribution decisions taken at its position, the aliases it made
+        (``(alias_ref, payment_ref)``: attribution found it is another report of that payment),
+        then itself."""
         for decision in decisions:
             self._decision(decision, event)
+        for alias_ref, payment_ref in aliases:
+            self._alias_made(event, alias_ref, payment_ref)
         handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(self, event)
+
+    def _alias_made(self, event: EventView, alias_ref: str, payment_ref: str) -> None:
+        """The payment adopts what was parked under its alias before the alias existed."""
+        ws = event.workspace_id
+        self.aliases[(ws, alias_ref)] = (payment_ref, event.position)
+        parked = self.payments.get((ws, alias_ref))
+        if parked is None or (not parked.refund_refs and not parked.lost):
+            return
+        state = self._payment(ws, payment_ref)
+        adopted: list[str] = []
+        fresh = [ref for ref in parked.refund_refs if ref not in state.refund_refs]
+        if fresh:
+            expected = self._payment_currency(ws, payment_ref) or state.refund_currency
+            if expected and parked.refund_currency and parked.refund_currency != expected:
+                self._note(event, payment_ref, f"ignored: the refunds of {alias_ref} are in "
+                                               f"{parked.refund_currency}, the payment in {expected}")
+            else:
+                previous = state.refunded_total
+                state.refunded_total = max(previous, parked.refunded_total)
+                state.refund_refs = [*state.refund_refs, *fresh]
+                state.refund_currency = state.refund_currency or parked.refund_currency
+                if state.last_refund_at is None or (parked.last_refund_at or event.occurred_at) > state.last_refund_at:
+                    state.last_refund_event_id = parked.last_refund_event_id
+                    state.last_refund_at = parked.last_refund_at
+                adopted.append(f"refunded total {previous} → {state.refunded_total} {state.refund_currency}")
+        if parked.lost and not state.lost:
+            state.lost = True
+            state.lost_event_id = parked.lost_event_id
+            state.lost_at = parked.lost_at
+            adopted.append("the lost dispute")
+        if not adopted:
+            return
+        self._dirty_payments.add((ws, payment_ref))
+        if state.lost:
+            cause, cause_event, cause_at = "dispute", state.lost_event_id, state.lost_at
+        else:
+            cause, cause_event, cause_at = "refund", state.last_refund_event_id, state.last_refund_at
+        made = self._reconcile(ws, payment_ref, event, cause=cause, cause_event_id=cause_event,
+                               cause_at=cause_at or event.occurred_at)
+        self._note(event, payment_ref, f"{alias_ref} is this payment: adopted what was reported under it "
+                                       f"before ({'; '.join(adopted)}); " + _reversal_words(made))
 
     def _decision(self, decision: Decision, event: EventView) -> None:
         terms = decision.terms

@@ -101,13 +101,15 @@ class LedgerProjector(Projector):
         if not events:
             return
         decisions = decisions_between(events[0].position, events[-1].position)
-        views = [event_view(e) for e in events if e.type in LEDGER_EVENT_TYPES or e.position in decisions]
+        aliases = aliases_between(events[0].position, events[-1].position)
+        views = [event_view(e) for e in events
+                 if e.type in LEDGER_EVENT_TYPES or e.position in decisions or e.position in aliases]
         if not views:
             return
         book = LedgerBook()
-        load_for(book, views, decisions)
+        load_for(book, views, decisions, aliases)
         for view in views:
-            book.apply(view, decisions.get(view.position, ()))
+            book.apply(view, decisions.get(view.position, ()), aliases.get(view.position, ()))
         save(book)
 
     models = (PayoutLine, Payout, LedgerTrail, PaymentDispute, LedgerPayment, LedgerEntry)
@@ -117,14 +119,38 @@ class LedgerProjector(Projector):
             model.objects.all().delete()
 
 
-def load_for(book: LedgerBook, views: Iterable[EventView], decisions: dict[int, list[Decision]]) -> None:
-    """Load into ``book`` every stored row that applying ``views`` (and ``decisions``) can touch."""
+def aliases_between(low: int, high: int, *, workspace_id: str | None = None) -> dict[int, list[tuple[str, str]]]:
+    """The aliases attribution recorded at positions low..high: position → [(alias ref, payment ref)].
+
+    The workspace is the event's own (an alias is made by a payment event of the same workspace).
+    """
+    from attribution.models import PaymentRecord
+
+    qs = PaymentRecord.objects.filter(alias_position__gte=low, alias_position__lte=high)
+    if workspace_id is not None:
+        qs = qs.filter(workspace_id=workspace_id)
+    grouped: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for position, alias_ref, payment_ref in qs.order_by("alias_position", "payment_ref").values_list(
+            "alias_position", "alias_ref", "payment_ref"):
+        grouped[position].append((alias_ref, payment_ref))
+    return grouped
+
+
+def load_for(book: LedgerBook, views: Iterable[EventView], decisions: dict[int, list[Decision]],
+             aliases: dict[int, list[tuple[str, str]]] | None = None) -> None:
+    """Load into ``book`` every stored row that applying ``views`` (with ``decisions`` and the
+    ``aliases`` made at their positions) can touch."""
     refs: set[tuple[str, str]] = set()
     dispute_refs: set[tuple[str, str]] = set()
     entry_ids: set[str] = set()
     payout_ids: set[str] = set()
     for batch in decisions.values():
         refs.update((d.workspace_id, d.payment_ref) for d in batch)
+    if aliases:
+        workspace_at = {view.position: view.workspace_id for view in views}
+        for position, pairs in aliases.items():
+            for alias_ref, payment_ref in pairs:
+                refs.update({(workspace_at[position], alias_ref), (workspace_at[position], payment_ref)})
     named: set[tuple[str, str]] = set()
     for view in views:
         data = view.data

@@ -24,7 +24,7 @@ from ingestion.models import Event
 from ingestion.projections import checkpoint_position
 
 from .domain import LEDGER_EVENT_TYPES, Decision, LedgerBook
-from .projector import DECISION_FIELDS, decision_from_row, event_view
+from .projector import DECISION_FIELDS, aliases_between, decision_from_row, event_view
 from .selectors import balances_by_agent
 
 
@@ -61,17 +61,21 @@ def simulate_terms(*, program: Program, patch: dict[str, Any], chunk: int = 2000
     for row in rows.values(*DECISION_FIELDS).iterator(chunk_size=chunk):
         decisions[row["decided_position"]].append(decision_from_row(row))
     decided = PaymentAttribution.objects.filter(workspace_id=workspace_id, decided_position__lte=upper)
-    events = (Event.objects.filter(workspace_id=workspace_id, position__lte=upper)
-              .filter(Q(type__in=LEDGER_EVENT_TYPES) | Q(position__in=decided.values("decided_position")))
-              .order_by("position"))
     # Payments attribution knows under a second id (a CSV row later reported by a provider): a
-    # refund on either id reverses the one commission, as in the real ledger.
-    aliases = (PaymentRecord.objects.filter(workspace_id=workspace_id).exclude(alias_position=None)
-               .values_list("alias_ref", "payment_ref", "alias_position"))
-    for alias_ref, payment_ref, position in aliases.iterator(chunk_size=chunk):
-        book.load_alias(workspace_id, alias_ref, payment_ref, position)
+    # refund on either id reverses the one commission, as in the real ledger, and the payment
+    # adopts at the alias's position what was reported under the id before.
+    aliases = aliases_between(0, upper, workspace_id=workspace_id)
+    events = (Event.objects.filter(workspace_id=workspace_id, position__lte=upper)
+              .filter(Q(type__in=LEDGER_EVENT_TYPES) | Q(position__in=decided.values("decided_position"))
+                      | Q(position__in=PaymentRecord.objects.filter(workspace_id=workspace_id,
+                                                                   alias_position__lte=upper)
+                          .values("alias_position")))
+              .order_by("position"))
+    for position, pairs in aliases.items():
+        for alias_ref, payment_ref in pairs:
+            book.load_alias(workspace_id, alias_ref, payment_ref, position)
     for event in events.iterator(chunk_size=chunk):
-        book.apply(event_view(event), decisions.get(event.position, ()))
+        book.apply(event_view(event), decisions.get(event.position, ()), aliases.get(event.position, ()))
 
     simulated: dict[tuple[str, str], int] = defaultdict(int)
     for entry in book.entries.values():

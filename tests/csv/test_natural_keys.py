@@ -220,25 +220,84 @@ def test_a_second_charge_with_the_same_natural_key_is_another_payment(
     assert records == {"nk:ada@example.com|2024-05-03|4900|USD": ("pi_first", 1), "pi_second": ("", 0)}
 
 
-@pytest.mark.django_db
-def test_a_refund_of_the_id_stored_before_the_alias_does_not_reach_the_row(
-        tenant: CreatedWorkspace, run: Callable[..., ImportResult], project: Callable[[], dict[str, int]]) -> None:
-    """The ledger follows an alias only for events stored after it, so a rebuild decides the same.
+def _early(workspace_id: str, kind: str, data: dict, day: int = 4) -> None:
+    """A Stripe refund or dispute naming ``pi_3PQ1x2``, stored before any report of that payment."""
+    from ingestion.store import NewEvent, event_append
 
-    (A known limit: the refund stays parked under the id; see commissions/domain.py "Aliases".)
+    event_append(NewEvent(workspace_id=workspace_id, source="stripe", source_event_id=f"evt_early_{kind}",
+                          type=kind, occurred_at=datetime(2024, 5, day, tzinfo=UTC),
+                          data={"payment_ref": "pi_3PQ1x2", "currency": "USD", **data}))
+
+
+@pytest.mark.django_db
+def test_a_refund_of_the_id_stored_before_the_alias_is_adopted_when_the_alias_appears(
+        tenant: CreatedWorkspace, run: Callable[..., ImportResult], project: Callable[[], dict[str, int]]) -> None:
+    """CSV row, then a refund naming pi_…, then the webhook of pi_…: the refund reverses the row's commission.
+
+    The refund is parked under the id until attribution finds that pi_… is the row's payment; at
+    that event the payment adopts it, and a rebuild decides the same.
     """
+    from commissions.models import LedgerEntry, LedgerTrail
+    from ingestion import projections
+
+    ws = tenant.workspace.id
+    run(make_csv([row(amount="49.00", code="ANNA")]))
+    project()
+    _early(ws, "payment.refunded", {"refund_ref": "re_early", "amount": 2450})
+    project()
+    assert sorted(LedgerEntry.objects.filter(workspace_id=ws).values_list("kind", flat=True)) == ["referral"]
+    _webhook_payment(ws)
+    project()
+    natural = "nk:ada@example.com|2024-05-03|4900|USD"
+    entries = {e.kind: e for e in LedgerEntry.objects.filter(workspace_id=ws)}
+    assert sorted(entries) == ["referral", "reversal"]
+    assert (entries["reversal"].amount, entries["reversal"].payment_ref) == (-490, natural)
+    assert entries["reversal"].cause == "refund"
+    assert LedgerTrail.objects.filter(workspace_id=ws, payment_ref=natural,
+                                      effect__startswith="pi_3PQ1x2 is this payment").exists()
+
+    before = _ledger(ws)
+    projections.rebuild()
+    assert _ledger(ws) == before
+
+
+@pytest.mark.django_db
+def test_a_refund_parked_under_the_id_counts_once_when_it_is_reported_again_after_the_alias(
+        tenant: CreatedWorkspace, run: Callable[..., ImportResult], project: Callable[[], dict[str, int]]) -> None:
+    """The adopted refund keeps its refund_ref: the provider's redelivery under a new event id reverses nothing more."""
     from commissions.models import LedgerEntry
     from ingestion.store import NewEvent, event_append
 
     ws = tenant.workspace.id
     run(make_csv([row(amount="49.00", code="ANNA")]))
-    event_append(NewEvent(workspace_id=ws, source="stripe", source_event_id="evt_refund_early",
-                          type="payment.refunded", occurred_at=datetime(2024, 5, 4, tzinfo=UTC),
+    _early(ws, "payment.refunded", {"refund_ref": "re_early", "amount": 4900})
+    _webhook_payment(ws)
+    event_append(NewEvent(workspace_id=ws, source="stripe", source_event_id="evt_refund_again",
+                          type="payment.refunded", occurred_at=datetime(2024, 5, 6, tzinfo=UTC),
                           data={"payment_ref": "pi_3PQ1x2", "refund_ref": "re_early", "amount": 4900,
                                 "currency": "USD"}))
+    project()
+    amounts = sorted(LedgerEntry.objects.filter(workspace_id=ws).values_list("amount", flat=True))
+    assert amounts == [-980, 980]
+
+
+@pytest.mark.django_db
+def test_a_dispute_lost_under_the_id_before_the_alias_reverses_the_row_s_commission_in_full(
+        tenant: CreatedWorkspace, run: Callable[..., ImportResult], project: Callable[[], dict[str, int]]) -> None:
+    """A chargeback lost before the payment's own report is adopted like a refund: a full reversal."""
+    from commissions.models import LedgerEntry
+    from ingestion import projections
+
+    ws = tenant.workspace.id
+    run(make_csv([row(amount="49.00", code="ANNA")]))
+    _early(ws, "payment.disputed", {"dispute_ref": "du_1", "amount": 4900, "outcome": "lost"})
     _webhook_payment(ws)
     project()
-    assert sorted(LedgerEntry.objects.filter(workspace_id=ws).values_list("kind", flat=True)) == ["referral"]
+    reversal = LedgerEntry.objects.get(workspace_id=ws, kind="reversal")
+    assert (reversal.amount, reversal.cause) == (-980, "dispute")
+    before = _ledger(ws)
+    projections.rebuild()
+    assert _ledger(ws) == before
 
 
 @pytest.mark.django_db
