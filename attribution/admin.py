@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -105,11 +106,12 @@ class CustomerAdmin(ReadOnlyAdmin):
         if len(ids) != 1:
             messages.error(request, "Select exactly one customer to reassign; nothing was changed.")
             return None
-        return HttpResponseRedirect(reverse("admin:attribution_customer_reassign", args=[ids[0]]))
+        return HttpResponseRedirect(reverse("admin:attribution_customer_reassign", args=[quote(ids[0])]))
 
     def reassign_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Ask for the new agent and a reason, then call ``services.customer_reassign``."""
-        customer = self.get_queryset(request).filter(pk=object_id).first()
+        # The admin quotes ids in its URLs ("_" is its escape character): unquote as its own views do.
+        customer = self.get_queryset(request).filter(pk=unquote(object_id)).first()
         if customer is None:
             raise Http404("No such customer.")
         if not self.has_reassign_permission(request):
@@ -125,7 +127,7 @@ class CustomerAdmin(ReadOnlyAdmin):
             else:
                 messages.success(request, f"Reassignment of {customer} to {form.cleaned_data['agent']} recorded "
                                           f"(event {moved.event_id}); later payments follow the new agent.")
-                return HttpResponseRedirect(reverse("admin:attribution_customer_change", args=[customer.pk]))
+                return HttpResponseRedirect(reverse("admin:attribution_customer_change", args=[quote(customer.pk)]))
         return TemplateResponse(request, "admin/attribution/customer/reassign.html", {
             **self.admin_site.each_context(request), "title": f"Reassign {customer}", "form": form,
             "customer": customer, "opts": self.model._meta, "original": customer,
@@ -135,7 +137,7 @@ class CustomerAdmin(ReadOnlyAdmin):
     def reassign_link(self, obj: Customer) -> SafeString:
         return format_html('<a href="{}">Reassign to another agent…</a> (appends attribution.reassigned with '
                            "your reason; the only way to move a customer)",
-                           reverse("admin:attribution_customer_reassign", args=[obj.pk]))
+                           reverse("admin:attribution_customer_reassign", args=[quote(obj.pk)]))
 
     @admin.display(description="agent")
     def agent(self, obj: Customer) -> SafeString | str:
@@ -144,7 +146,7 @@ class CustomerAdmin(ReadOnlyAdmin):
         agent = Agent.objects.filter(id=obj.agent_id).first()
         if agent is None:
             return obj.agent_id
-        return format_html('<a href="{}">{}</a> ({})', reverse("admin:agents_agent_change", args=[agent.pk]),
+        return format_html('<a href="{}">{}</a> ({})', reverse("admin:agents_agent_change", args=[quote(agent.pk)]),
                            agent.name, obj.agent_id)
 
     @admin.display(description="events behind it")

@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -66,7 +67,7 @@ def upload_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResp
             level = messages.SUCCESS if job.status == ImportJob.Status.DONE and not job.rows_invalid else (
                 messages.ERROR if job.status == ImportJob.Status.FAILED else messages.WARNING)
             messages.add_message(request, level, job.message or f"Import {job.id} is {job.status}.")
-            return HttpResponseRedirect(reverse("admin:ingestion_importjob_change", args=[job.id]))
+            return HttpResponseRedirect(reverse("admin:ingestion_importjob_change", args=[quote(job.id)]))
     context = {
         **model_admin.admin_site.each_context(request),
         "title": "Import customers and payments from CSV",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -90,7 +91,7 @@ def test_editing_a_program_in_the_console_leaves_approved_terms_alone(tenant, pr
             "payout_threshold": "{}", "conflict_mode": "open", "enrollment_mode": "manual",
             "enrollments-TOTAL_FORMS": "1", "enrollments-INITIAL_FORMS": "1", "enrollments-0-id": ann.pk,
             "enrollments-0-program": program.pk}
-    response = admin_client.post(f"/admin/agents/program/{program.pk}/change/", form)
+    response = admin_client.post(f"/admin/agents/program/{quote(program.pk)}/change/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
     program.refresh_from_db()
     assert (program.referral_value, program.attribution_window_days) == (45, 7)
@@ -105,13 +106,13 @@ def test_a_customer_page_shows_why_with_links_to_the_events(tenant, ann, admin_c
     created = signup(tenant.workspace.id, "why@example.com", click_id="clk_adminview0000", when=at(1))
     project()
     customer = Customer.objects.get()
-    response = admin_client.get(f"/admin/attribution/customer/{customer.pk}/change/")
+    response = admin_client.get(f"/admin/attribution/customer/{quote(customer.pk)}/change/")
     body = response.content.decode()
     assert response.status_code == 200
     assert f'/admin/ingestion/event/{clicked.position}/change/' in body
     assert f'/admin/ingestion/event/{created.position}/change/' in body
     assert "first click clk_adminview0000 on code ANN" in body
-    assert f"/admin/attribution/customer/{customer.pk}/reassign/" in body
+    assert f"/admin/attribution/customer/{quote(customer.pk)}/reassign/" in body
     assert 'name="_save"' not in body
 
 
@@ -120,7 +121,7 @@ def test_an_unattributed_customer_page_shows_the_reason(tenant, ann, admin_clien
     signup(tenant.workspace.id, "lost@example.com", referral_code="WHOKNOWS", when=at(1))
     project()
     customer = Customer.objects.get()
-    body = admin_client.get(f"/admin/attribution/customer/{customer.pk}/change/").content.decode()
+    body = admin_client.get(f"/admin/attribution/customer/{quote(customer.pk)}/change/").content.decode()
     assert "unknown referral code" in body
     assert "code WHOKNOWS given at signup: no enrollment has this code" in body
 
@@ -136,4 +137,4 @@ def test_an_operator_sees_only_the_customers_of_their_workspaces(tenant, other_t
     client.force_login(stranger)
     customer = Customer.objects.get()
     assert "mine@example.com" not in client.get("/admin/attribution/customer/").content.decode()
-    assert client.get(f"/admin/attribution/customer/{customer.pk}/change/").status_code in {302, 404}
+    assert client.get(f"/admin/attribution/customer/{quote(customer.pk)}/change/").status_code in {302, 404}

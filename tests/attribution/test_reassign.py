@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -171,7 +172,7 @@ def test_the_console_action_reassigns_through_the_service_as_the_operator(tenant
                                                                   "_selected_action": [jane.pk]})
     assert response.status_code == 302
     form_url = response["Location"]
-    assert form_url == f"/admin/attribution/customer/{jane.pk}/reassign/"
+    assert form_url == f"/admin/attribution/customer/{quote(jane.pk)}/reassign/"
     page = admin_client.get(form_url)
     assert page.status_code == 200
     assert bob.agent_id in page.content.decode()
@@ -185,9 +186,28 @@ def test_the_console_action_reassigns_through_the_service_as_the_operator(tenant
     assert jane.agent_id == bob.agent_id
 
 
+def test_the_console_links_and_redirects_work_for_an_id_the_admin_must_quote(tenant, jane, bob, admin_client):
+    """The admin reads "_" followed by two hex digits in a URL as an escape ("_25" is "%"): every link
+    and redirect the console builds quotes the id, and the reassign page unquotes it, as the admin does."""
+    awkward = "cus_25" + jane.pk[6:]
+    Customer.objects.filter(pk=jane.pk).update(id=awkward)
+    response = admin_client.post("/admin/attribution/customer/", {"action": "reassign",
+                                                                  "_selected_action": [awkward]})
+    form_url = response["Location"]
+    assert form_url == f"/admin/attribution/customer/{quote(awkward)}/reassign/"
+    page = admin_client.get(form_url)
+    assert page.status_code == 200
+    change_url = f"/admin/attribution/customer/{quote(awkward)}/change/"
+    assert change_url in page.content.decode()
+    assert f"/admin/attribution/customer/{quote(awkward)}/reassign/" in admin_client.get(change_url).content.decode()
+    response = admin_client.post(form_url, {"agent": bob.agent_id, "reason": "customer asked"})
+    assert (response.status_code, response["Location"]) == (302, change_url)
+    assert admin_client.get(change_url).status_code == 200
+
+
 def test_the_console_refuses_a_reassignment_without_a_reason(tenant, jane, bob, admin_client):
     """The form needs a reason; without one the page is shown again and nothing is appended."""
-    response = admin_client.post(f"/admin/attribution/customer/{jane.pk}/reassign/", {"agent": bob.agent_id,
+    response = admin_client.post(f"/admin/attribution/customer/{quote(jane.pk)}/reassign/", {"agent": bob.agent_id,
                                                                                       "reason": ""})
     assert response.status_code == 200
     assert not Event.objects.filter(type="attribution.reassigned").exists()
@@ -195,7 +215,7 @@ def test_the_console_refuses_a_reassignment_without_a_reason(tenant, jane, bob, 
 
 def test_the_console_shows_the_services_refusal_on_the_form(tenant, jane, ann, admin_client):
     """A refusal from the service (already this agent's) is shown on the form, nothing appended."""
-    response = admin_client.post(f"/admin/attribution/customer/{jane.pk}/reassign/", {"agent": ann.agent_id,
+    response = admin_client.post(f"/admin/attribution/customer/{quote(jane.pk)}/reassign/", {"agent": ann.agent_id,
                                                                                       "reason": "again"})
     assert response.status_code == 200
     assert "already attributed to this agent" in response.content.decode()
@@ -220,8 +240,8 @@ def test_a_view_only_operator_cannot_reassign(tenant, jane, bob):
     tenant.workspace.operators.add(viewer)
     client = Client(HTTP_HOST="localhost")
     client.force_login(viewer)
-    assert client.get(f"/admin/attribution/customer/{jane.pk}/change/").status_code == 200
-    response = client.post(f"/admin/attribution/customer/{jane.pk}/reassign/", {"agent": bob.agent_id,
+    assert client.get(f"/admin/attribution/customer/{quote(jane.pk)}/change/").status_code == 200
+    response = client.post(f"/admin/attribution/customer/{quote(jane.pk)}/reassign/", {"agent": bob.agent_id,
                                                                                 "reason": "x"})
     assert response.status_code == 403
     assert not Event.objects.filter(type="attribution.reassigned").exists()
@@ -234,4 +254,4 @@ def test_another_workspaces_operator_cannot_reach_the_reassign_page(tenant, othe
     other_tenant.workspace.operators.add(stranger)
     client = Client(HTTP_HOST="localhost")
     client.force_login(stranger)
-    assert client.get(f"/admin/attribution/customer/{jane.pk}/reassign/").status_code == 404
+    assert client.get(f"/admin/attribution/customer/{quote(jane.pk)}/reassign/").status_code == 404

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -48,7 +49,7 @@ def test_entry_list_shows_derived_status(admin_client, entry) -> None:
 
 def test_entry_page_shows_the_explain_trail_and_cannot_be_edited(admin_client, entry) -> None:
     """The entry's page shows the formula and the refund in its trail, with no save button."""
-    response = admin_client.get(f"/admin/commissions/ledgerentry/{entry.id}/change/")
+    response = admin_client.get(f"/admin/commissions/ledgerentry/{quote(entry.id)}/change/")
     body = response.content.decode()
     assert response.status_code == 200
     assert "round_half_up(9900 × 20 / 100) = 1980" in body
@@ -71,7 +72,7 @@ def test_void_action_asks_for_a_reason_then_appends_the_event(admin_client, entr
     voided = LedgerEntry.objects.get(cause="void")
     assert (voided.kind, voided.amount, voided.base_id, voided.reason) == ("reversal", -(1980 - 198), entry.id,
                                                                           "fraudulent signup")
-    page = admin_client.get(f"/admin/commissions/ledgerentry/{entry.id}/change/").content.decode()
+    page = admin_client.get(f"/admin/commissions/ledgerentry/{quote(entry.id)}/change/").content.decode()
     assert "commission.voided" in page
     assert "fraudulent signup" in page
 
@@ -99,7 +100,7 @@ def test_entry_page_shows_the_whole_trail_of_an_event_built_commission(admin_cli
     projections.run_all()
     entry = LedgerEntry.objects.get(workspace_id=ws, kind="referral")
     approved = Event.objects.get(type="enrollment.approved", data__enrollment_id=enrollment.id)
-    body = admin_client.get(f"/admin/commissions/ledgerentry/{entry.id}/change/").content.decode()
+    body = admin_client.get(f"/admin/commissions/ledgerentry/{quote(entry.id)}/change/").content.decode()
     for event in (paid, sign, approved, refunded):
         assert event.event_id in body, event.type
     assert "round_half_up(9900 × 20 / 100) = 1980" in body
@@ -123,7 +124,7 @@ def test_payout_create_and_confirm_from_the_console(admin_client, entry) -> None
     confirmed = Event.objects.get(type="payout.confirmed")
     assert confirmed.data["reference"] == "SEPA-77"
     run_ledger()
-    page = admin_client.get(f"/admin/commissions/payout/{payout.id}/change/")
+    page = admin_client.get(f"/admin/commissions/payout/{quote(payout.id)}/change/")
     assert page.status_code == 200
     assert "SEPA-77" in page.content.decode()
 
@@ -148,4 +149,4 @@ def test_operator_sees_only_their_workspaces(client, entry, other_tenant) -> Non
     response = client.get("/admin/commissions/ledgerentry/")
     assert response.status_code == 200
     assert entry.id not in response.content.decode()
-    assert client.get(f"/admin/commissions/ledgerentry/{entry.id}/change/").status_code in (302, 404)
+    assert client.get(f"/admin/commissions/ledgerentry/{quote(entry.id)}/change/").status_code in (302, 404)

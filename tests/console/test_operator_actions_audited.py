@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 
 from agents.models import Enrollment
@@ -58,7 +59,8 @@ def test_reassigning_a_customer_appends_attribution_reassigned_with_actor_and_re
     customer = Customer.objects.get(workspace=world.workspace, email=world.customer_emails[1])
     head = store_head()
     ask = console.post("/admin/attribution/customer/", {"action": "reassign", ACTION_CHECKBOX_NAME: [customer.pk]})
-    form_url = ask["Location"] if ask.status_code == 302 else f"/admin/attribution/customer/{customer.pk}/reassign/"
+    form_url = (ask["Location"] if ask.status_code == 302
+                else f"/admin/attribution/customer/{quote(customer.pk)}/reassign/")
     console.post(form_url, {"agent": colleague.agent_id, "reason": "the agents agreed"})
     events = events_by_operator_since(head)
     assert [(e.type, e.source) for e in events] == [("attribution.reassigned", "operator")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -56,7 +57,7 @@ def test_a_dry_run_upload_appends_nothing_and_shows_the_plan(admin_client_: Clie
     response = _post(admin_client_, tenant.workspace.id, dry_run="on")
     page = response.content.decode()
     job = ImportJob.objects.get()
-    assert response.redirect_chain[-1][0] == f"/admin/ingestion/importjob/{job.id}/change/"
+    assert response.redirect_chain[-1][0] == f"/admin/ingestion/importjob/{quote(job.id)}/change/"
     assert job.dry_run
     assert job.status == "done"
     assert csv_events(tenant.workspace.id) == []

@@ -7,6 +7,7 @@ import json
 from io import StringIO
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -170,4 +171,4 @@ def test_api_key_created_in_the_admin_is_shown_once(admin_client_logged_in: Clie
 
     listing = admin_client_logged_in.get("/admin/ingestion/apikey/").content.decode()
     assert secret not in listing
-    assert secret not in admin_client_logged_in.get(f"/admin/ingestion/apikey/{key.pk}/change/").content.decode()
+    assert secret not in admin_client_logged_in.get(f"/admin/ingestion/apikey/{quote(key.pk)}/change/").content.decode()

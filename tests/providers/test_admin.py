@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client
 
 from ingestion.models import ProviderSecret
@@ -33,7 +34,7 @@ def test_rejected_delivery_page_shows_why(admin_client: Client, client: Client, 
     """A rejected delivery's page carries the reason, never the secret."""
     delivery_id = post_fixture(client, "paddle", "transaction.completed", business_id=biz,
                                secret=WRONG).json()["deliveryId"]
-    page = admin_client.get(f"/admin/ingestion/delivery/{delivery_id}/change/").content.decode()
+    page = admin_client.get(f"/admin/ingestion/delivery/{quote(delivery_id)}/change/").content.decode()
     assert "invalid_signature" in page
     assert SECRETS["paddle"] not in page
 
@@ -58,7 +59,7 @@ def test_secret_entered_in_the_console_verifies_and_is_never_shown(admin_client:
     assert (row.secret, row.label, row.revoked_at) == (NEW_SECRET, "live endpoint", None)
     pages = [response.content.decode(),
              admin_client.get("/admin/ingestion/providersecret/").content.decode(),
-             admin_client.get(f"/admin/ingestion/providersecret/{row.pk}/change/").content.decode()]
+             admin_client.get(f"/admin/ingestion/providersecret/{quote(row.pk)}/change/").content.decode()]
     for page in pages:
         assert NEW_SECRET not in page
     assert post_fixture(client, "stripe", "customer.created", business_id=biz, secret=NEW_SECRET).status_code == 200

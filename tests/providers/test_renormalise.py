@@ -6,6 +6,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client
 
 from ingestion import webhooks
@@ -122,5 +123,5 @@ def test_deliveries_admin_is_read_only(admin_client: Client, client: Client, biz
     """Deliveries can be listed and viewed, never added or changed."""
     delivery_id = post_fixture(client, "stripe", "customer.created", business_id=biz).json()["deliveryId"]
     assert admin_client.get("/admin/ingestion/delivery/?verdict__exact=accepted").status_code == 200
-    assert admin_client.get(f"/admin/ingestion/delivery/{delivery_id}/change/").status_code == 200
+    assert admin_client.get(f"/admin/ingestion/delivery/{quote(delivery_id)}/change/").status_code == 200
     assert admin_client.get("/admin/ingestion/delivery/add/").status_code == 403

@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
@@ -124,10 +125,10 @@ def test_admin_pages_never_show_keys_or_provider_secrets(tenant: CreatedWorkspac
     client.force_login(user)
     delivery = Delivery.objects.get()
     pages = [
-        "/admin/ingestion/apikey/", f"/admin/ingestion/apikey/{tenant.api_key.key.pk}/change/",
-        "/admin/ingestion/providersecret/", f"/admin/ingestion/providersecret/{secret_row.pk}/change/",
-        "/admin/ingestion/workspace/", f"/admin/ingestion/workspace/{tenant.workspace.pk}/change/",
-        "/admin/ingestion/delivery/", f"/admin/ingestion/delivery/{delivery.pk}/change/",
+        "/admin/ingestion/apikey/", f"/admin/ingestion/apikey/{quote(tenant.api_key.key.pk)}/change/",
+        "/admin/ingestion/providersecret/", f"/admin/ingestion/providersecret/{quote(secret_row.pk)}/change/",
+        "/admin/ingestion/workspace/", f"/admin/ingestion/workspace/{quote(tenant.workspace.pk)}/change/",
+        "/admin/ingestion/delivery/", f"/admin/ingestion/delivery/{quote(delivery.pk)}/change/",
         "/admin/ingestion/event/",
     ]
     for page in pages:
