@@ -17,8 +17,10 @@ nothing else writes it. What each model means:
   operator's "unattributed payments" figure, and the parked payments a late signup claims. Its
   ``sequence`` is the payment's number among its customer's payments in BUSINESS time
   (``occurred_at``, then ``payment_ref``), kept up to date whatever order the payments arrive in;
-  ``alias_ref`` is the provider's/caller's own id of a natural-key payment (a CSV row) that was
-  later reported again with that id: refunds and disputes naming the alias find this payment.
+  ``alias_ref`` is the other ref the payment was reported under: the provider's/caller's own id
+  of a natural-key payment (a CSV row) reported again with that id, or the natural key of a
+  payment first reported with its own id and then by a CSV row or the API without ``paymentId``.
+  Refunds and disputes naming the alias find this payment.
 - ``AttributionRefusal``: an attribution attempt that was refused (self-referral, unknown code,
   inactive enrollment, window expired, refused reassignment, unusable event), for the operator.
 - ``PaymentAttribution``: THE contract with the commission ledger: one immutable row per
@@ -245,7 +247,8 @@ class PaymentRecord(models.Model):
         help_text="Its number among the customer's payments by business time (occurred_at, then payment_ref).")
     alias_ref = models.CharField(
         max_length=255, blank=True,
-        help_text="The provider's or caller's id under which this natural-key payment was reported again.")
+        help_text="The other ref this payment was reported under: the provider's or caller's id of a "
+                  "natural-key payment, or the natural key of a payment first reported with its own id.")
     alias_event_id = models.CharField(max_length=40, blank=True, help_text="The event that reported the alias.")
     alias_position = models.BigIntegerField(
         null=True, blank=True, help_text="Its position: the ledger follows the alias only for later events.")

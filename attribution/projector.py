@@ -30,6 +30,13 @@ folded into one ``PaymentRecord`` (and at most one ``PaymentAttribution``):
   check for the other order (``ingestion.csv_import.reported_elsewhere``) reads the same field, so
   both orders pair the same reports. A natural-key payment takes at most ONE alias: a second
   charge with another id, same email, day, amount and currency, is a different payment.
+- the other order: a natural-key report (the API without ``paymentId``, a CSV row) of a payment
+  already reported with its own id. The payment of the customer with that email whose natural key
+  it is becomes the report's payment (``own_id_twin``) and keeps the natural key as its
+  ``alias_ref``. The customer is found by the report's email, so the pi_… payment may have matched
+  that customer by another id; the CSV importer skips such rows itself when it sees them
+  (``reported_elsewhere``), and this catches what reaches the store anyway, in any order of arrival
+  a rebuild also sees.
 
 **Arrival order of a customer's payments.** Attribution's own view is by business time
 (``domain.payment_order``: ``occurred_at``, then ``payment_ref``) and does not depend on the order
@@ -60,7 +67,7 @@ from django.conf import settings
 
 from ingestion.bulk_writes import chunks, insert_rows, row_maker, update_rows
 from ingestion.ids import derived_id
-from ingestion.natural_keys import NATURAL_KEY_PREFIX, payment_natural_key
+from ingestion.natural_keys import NATURAL_KEY_PREFIX, payment_date, payment_natural_key
 from ingestion.projections import Projector
 from ingestion.store import StoredEvent
 
@@ -855,7 +862,8 @@ class _UnitOfWork:
             self.refuse(event, AttributionRefusal.Kind.INVALID_EVENT,
                         "a payment needs payment_ref, an integer amount and a currency")
             return
-        existing = self.payment(ws, payment_ref) or self.twin_of(event, data, payment_ref)
+        existing = (self.payment(ws, payment_ref) or self.twin_of(event, data, payment_ref)
+                    or self.own_id_twin(event, data, payment_ref))
         if existing is not None:
             # One payment, one commission, whatever the channel (PRODUCT.md).
             existing.duplicates += 1
@@ -946,6 +954,39 @@ class _UnitOfWork:
                 self.learn(customer, event, _Ids.of(event, data))
                 self.touch_customer(customer, event)
         return twin
+
+    def own_id_twin(self, event: StoredEvent, data: dict, payment_ref: str) -> PaymentRecord | None:
+        """The payment already reported with its own id that this natural-key report is, if any.
+
+        The other order of ``twin_of``: a provider's ``pi_…`` first, then the same payment from the
+        API without ``paymentId`` or a CSV row (email + UTC date + amount + currency). The payment
+        of the customer with this email whose own natural key is this one, and which has absorbed
+        no other natural-key report, takes ``payment_ref`` as its alias. Cheap when it cannot
+        match: only a customer who has a payment on that day has its payments read.
+        """
+        if not payment_ref.startswith(NATURAL_KEY_PREFIX):
+            return None
+        email = domain.normalise_email(data.get("email"))
+        customer = self.customer_by_email(event.workspace_id, email) if email else None
+        if customer is None or customer.first_payment_at is None or customer.last_payment_at is None:
+            return None
+        day = payment_date(event.occurred_at)
+        if not payment_date(customer.first_payment_at) <= day <= payment_date(customer.last_payment_at):
+            return None
+        for record in sorted(self.customer_payments(customer),
+                             key=lambda r: domain.payment_order(r.occurred_at, r.payment_ref)):
+            if record.payment_ref.startswith(NATURAL_KEY_PREFIX) or record.alias_ref not in ("", payment_ref):
+                continue
+            key = payment_natural_key(email=email, paid_at=record.occurred_at, amount=record.amount,
+                                      currency=record.currency)
+            if key != payment_ref:
+                continue
+            if not record.alias_ref:
+                record.alias_ref = payment_ref
+                record.alias_event_id = event.event_id
+                record.alias_position = event.position
+            return record
+        return None
 
     def snapshot_support(self, record: PaymentRecord, customer: Customer) -> None:
         """Copy the customer's support assignment onto the payment, if its enrollment is still active."""

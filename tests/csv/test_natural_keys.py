@@ -324,3 +324,78 @@ def test_the_what_if_replay_follows_an_alias_as_the_ledger_does(
     rows = simulate_terms(program=program, patch={})
 
     assert [(r.current, r.simulated) for r in rows] == [(0, 0)]
+
+
+
+@pytest.mark.django_db
+def test_a_webhook_then_the_api_without_payment_id_for_the_same_payment_earns_once(
+        api: APIClient, tenant: CreatedWorkspace, run: Callable[..., ImportResult],
+        project: Callable[[], dict[str, int]]) -> None:
+    """Stripe's pi_… first, then the SaaS backend's report of it without paymentId: one payment, one commission.
+
+    The natural-key report becomes the pi_… payment's alias, so a refund naming either reaches it.
+    """
+    from attribution.models import PaymentRecord
+    from commissions.models import LedgerEntry
+    from ingestion import projections
+
+    ws = tenant.workspace.id
+    run(make_csv([row(amount="0", code="ANNA")]))
+    _webhook_payment(ws)
+    response = api.post("/api/events/payment-succeeded", {
+        "businessId": ws, "productId": tenant.product.id, "email": "Ada@Example.com",
+        "amount": "49.00", "currency": "USD", "occurredAt": "2024-05-03T09:00:00Z",
+    }, format="json")
+    assert response.status_code == 200, response.content
+    project()
+    natural = "nk:ada@example.com|2024-05-03|4900|USD"
+    assert list(LedgerEntry.objects.filter(workspace_id=ws).values_list("kind", "amount", "payment_ref")) == [
+        ("referral", 980, "pi_3PQ1x2")]
+    record = PaymentRecord.objects.get(workspace_id=ws)
+    assert (record.payment_ref, record.alias_ref, record.duplicates) == ("pi_3PQ1x2", natural, 1)
+
+    before = _ledger(ws)
+    projections.rebuild()
+    assert _ledger(ws) == before
+
+
+@pytest.mark.django_db
+def test_a_csv_row_appended_after_the_webhook_of_its_payment_earns_nothing_more(
+        tenant: CreatedWorkspace, run: Callable[..., ImportResult], project: Callable[[], dict[str, int]]) -> None:
+    """Should a row of an already reported payment reach the store (the importer checks, but a webhook
+    may land during the import), the projection still counts it as the same payment."""
+    from commissions.models import LedgerEntry
+    from ingestion.store import NewEvent, event_append
+
+    ws = tenant.workspace.id
+    run(make_csv([row(amount="0", code="ANNA")]))
+    _webhook_payment(ws)
+    natural = "nk:ada@example.com|2024-05-03|4900|USD"
+    event_append(NewEvent(workspace_id=ws, source="csv", source_event_id=natural, type="payment.succeeded",
+                          occurred_at=datetime(2024, 5, 3, tzinfo=UTC),
+                          data={"payment_ref": natural, "email": "ada@example.com", "amount": 4900,
+                                "currency": "USD"}))
+    project()
+    assert list(LedgerEntry.objects.filter(workspace_id=ws).values_list("kind", "amount")) == [("referral", 980)]
+
+
+@pytest.mark.django_db
+def test_a_natural_key_report_of_another_day_or_amount_is_another_payment(
+        api: APIClient, tenant: CreatedWorkspace, run: Callable[..., ImportResult],
+        project: Callable[[], dict[str, int]]) -> None:
+    """Only the same email, UTC day, amount and currency pair the reports: a renewal a month later earns."""
+    from commissions.models import LedgerEntry
+
+    ws = tenant.workspace.id
+    run(make_csv([row(amount="0", code="ANNA")]))
+    _webhook_payment(ws)
+    for occurred_at, amount in (("2024-06-03T09:00:00Z", "49.00"), ("2024-05-03T10:00:00Z", "19.00")):
+        response = api.post("/api/events/payment-succeeded", {
+            "businessId": ws, "productId": tenant.product.id, "email": "ada@example.com",
+            "amount": amount, "currency": "USD", "occurredAt": occurred_at,
+        }, format="json")
+        assert response.status_code == 200, response.content
+    project()
+    kinds = sorted(LedgerEntry.objects.filter(workspace_id=ws).values_list("kind", "payment_ref"))
+    assert kinds == [("recurring", "nk:ada@example.com|2024-05-03|1900|USD"),
+                     ("recurring", "nk:ada@example.com|2024-06-03|4900|USD"), ("referral", "pi_3PQ1x2")]
