@@ -24,7 +24,7 @@ Decisions taken here:
   (by ``refund_ref``) and a lost dispute, and its commissions are reversed as if they had come
   after. When both refs hold refunds, the payment's refunded total becomes the larger of the two
   totals, not their sum: the same refund reported through two channels must not reverse twice.
-  An open dispute parked under the id does not put the payment's entries on hold.
+  Its disputes are copied to the payment, so an open one puts the payment's entries on hold.
 - **Disputes**: an open dispute only puts entries on hold (a read-time status); lost reverses in
   full like a full refund; won releases. The first outcome of a dispute is final.
 - **Payouts**: ``payout.created`` is checked again here (the service already checked): every
@@ -322,6 +322,7 @@ class LedgerBook:
         """The payment adopts what was parked under its alias before the alias existed."""
         ws = event.workspace_id
         self.aliases[(ws, alias_ref)] = (payment_ref, event.position)
+        self._adopt_disputes(ws, alias_ref, payment_ref)
         parked = self.payments.get((ws, alias_ref))
         if parked is None or (not parked.refund_refs and not parked.lost):
             return
@@ -408,6 +409,16 @@ class LedgerBook:
                 cause, cause_event, cause_at = "refund", state.last_refund_event_id, state.last_refund_at
             self._reconcile(decision.workspace_id, decision.payment_ref, event, cause=cause,
                             cause_event_id=cause_event, cause_at=cause_at or event.occurred_at)
+
+    def _adopt_disputes(self, ws: str, alias_ref: str, payment_ref: str) -> None:
+        """Disputes recorded under the alias become the payment's too (an open one puts its entries
+        on hold; a later outcome naming either ref resolves the same dispute)."""
+        for (dws, ref, dispute_ref), parked in sorted(self.disputes.items()):
+            key = (ws, payment_ref, dispute_ref)
+            if dws != ws or ref != alias_ref or key in self.disputes:
+                continue
+            self.disputes[key] = replace(parked, id=dispute_key(*key), payment_ref=payment_ref)
+            self._dirty_disputes.add(key)
 
     def _refund(self, event: EventView) -> None:
         data = event.data

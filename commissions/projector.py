@@ -150,7 +150,9 @@ def load_for(book: LedgerBook, views: Iterable[EventView], decisions: dict[int, 
         workspace_at = {view.position: view.workspace_id for view in views}
         for position, pairs in aliases.items():
             for alias_ref, payment_ref in pairs:
-                refs.update({(workspace_at[position], alias_ref), (workspace_at[position], payment_ref)})
+                pair = {(workspace_at[position], alias_ref), (workspace_at[position], payment_ref)}
+                refs.update(pair)
+                dispute_refs.update(pair)
     named: set[tuple[str, str]] = set()
     for view in views:
         data = view.data

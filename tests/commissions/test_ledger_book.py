@@ -74,3 +74,26 @@ def test_an_alias_with_nothing_parked_changes_nothing_and_later_refunds_follow_i
     assert (_amounts(book), book.new_trail) == ([("referral", 980)], [])
     book.apply(_refund(4, 4900))
     assert _amounts(book) == [("referral", 980), ("reversal", -980)]
+
+
+def _dispute(position: int, outcome: str | None) -> EventView:
+    data = {"payment_ref": "pi_1", "dispute_ref": "du_1", "amount": 4900, "currency": "USD"}
+    if outcome:
+        data["outcome"] = outcome
+    return _event(position, "payment.disputed", data)
+
+
+def test_a_dispute_opened_under_the_id_before_the_alias_becomes_the_payment_s_and_its_outcome_applies() -> None:
+    """Opened under pi_1, then pi_1 is the payment's alias: the payment has the open dispute (its entries
+    go on hold), and the loss reported later under pi_1 reverses the commission in full."""
+    book = LedgerBook()
+    book.apply(_event(2, "payment.succeeded"), [_decision(2)])
+    book.apply(_dispute(3, None))
+    assert (WS, NATURAL, "du_1") not in book.disputes
+    book.apply(_event(4, "payment.succeeded"), aliases=[("pi_1", NATURAL)])
+    adopted = book.disputes[(WS, NATURAL, "du_1")]
+    assert (adopted.opened_event_id, adopted.outcome) == ("evt_3", "")
+    assert (WS, NATURAL, "du_1") in {(d.workspace_id, d.payment_ref, d.dispute_ref) for d in book.changed_disputes()}
+    book.apply(_dispute(5, "lost"))
+    assert _amounts(book) == [("referral", 980), ("reversal", -980)]
+    assert book.disputes[(WS, NATURAL, "du_1")].outcome == "lost"

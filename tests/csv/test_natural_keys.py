@@ -301,6 +301,24 @@ def test_a_dispute_lost_under_the_id_before_the_alias_reverses_the_row_s_commiss
 
 
 @pytest.mark.django_db
+def test_a_dispute_opened_under_the_id_before_the_alias_puts_the_row_s_commission_on_hold(
+        tenant: CreatedWorkspace, run: Callable[..., ImportResult], project: Callable[[], dict[str, int]]) -> None:
+    """An open chargeback on pi_… stored before pi_…'s own report holds the commission once the alias exists."""
+    from django.utils import timezone
+
+    from commissions.selectors import entries_with_status
+
+    ws = tenant.workspace.id
+    run(make_csv([row(amount="49.00", code="ANNA")]))
+    _early(ws, "payment.disputed", {"dispute_ref": "du_1", "amount": 4900})
+    project()
+    assert [e.ledger_status for e in entries_with_status(workspace_id=ws, as_of=timezone.now())] != ["on_hold"]
+    _webhook_payment(ws)
+    project()
+    assert [e.ledger_status for e in entries_with_status(workspace_id=ws, as_of=timezone.now())] == ["on_hold"]
+
+
+@pytest.mark.django_db
 def test_the_what_if_replay_follows_an_alias_as_the_ledger_does(
         api: APIClient, tenant: CreatedWorkspace, run: Callable[..., ImportResult],
         project: Callable[[], dict[str, int]]) -> None:
