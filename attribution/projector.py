@@ -33,10 +33,10 @@ folded into one ``PaymentRecord`` (and at most one ``PaymentAttribution``):
 - the other order: a natural-key report (the API without ``paymentId``, a CSV row) of a payment
   already reported with its own id. The payment of the customer with that email whose natural key
   it is becomes the report's payment (``own_id_twin``) and keeps the natural key as its
-  ``alias_ref``. The customer is found by the report's email, so the pi_… payment may have matched
-  that customer by another id; the CSV importer skips such rows itself when it sees them
-  (``reported_elsewhere``), and this catches what reaches the store anyway, in any order of arrival
-  a rebuild also sees.
+  ``alias_ref``, if the event that reported it carried that email (as ``twin_of`` asks of the
+  other order, so that which report arrives first changes nothing). The CSV importer skips such
+  rows itself when it sees them (``reported_elsewhere``); this catches what reaches the store
+  anyway.
 
 **Arrival order of a customer's payments.** Attribution's own view is by business time
 (``domain.payment_order``: ``occurred_at``, then ``payment_ref``) and does not depend on the order
@@ -67,6 +67,7 @@ from django.conf import settings
 
 from ingestion.bulk_writes import chunks, insert_rows, row_maker, update_rows
 from ingestion.ids import derived_id
+from ingestion.models import Event
 from ingestion.natural_keys import NATURAL_KEY_PREFIX, payment_date, payment_natural_key
 from ingestion.projections import Projector
 from ingestion.store import StoredEvent
@@ -979,7 +980,7 @@ class _UnitOfWork:
                 continue
             key = payment_natural_key(email=email, paid_at=record.occurred_at, amount=record.amount,
                                       currency=record.currency)
-            if key != payment_ref:
+            if key != payment_ref or not self._reported_with_email(record, email):
                 continue
             if not record.alias_ref:
                 record.alias_ref = payment_ref
@@ -987,6 +988,17 @@ class _UnitOfWork:
                 record.alias_position = event.position
             return record
         return None
+
+    def _reported_with_email(self, record: PaymentRecord, email: str) -> bool:
+        """Did the event that first reported ``record`` carry ``email``?
+
+        ``twin_of`` pairs the two reports by the own-id event's email, not by the customer it
+        matched; asking the same here makes the pairing independent of which report arrives
+        first. One read of one stored event, only for a payment that already matches on day,
+        amount and currency.
+        """
+        data = Event.objects.filter(event_id=record.event_id).values_list("data", flat=True).first()
+        return isinstance(data, dict) and domain.normalise_email(data.get("email")) == email
 
     def snapshot_support(self, record: PaymentRecord, customer: Customer) -> None:
         """Copy the customer's support assignment onto the payment, if its enrollment is still active."""

@@ -21,9 +21,13 @@ contract, never re-numbered: attribution/projector.py), so they are not compared
 instead each attributed customer's decided numbers must be exactly 1..n (one referral), and in
 world A, where arrival is business order, they must equal the business-time numbers.
 
+Payments may also be reported again under their natural key (a CSV row: email, day, amount,
+currency), before or after their own-id report: one payment either way, named by its own id.
+
 Not generated (known limits, see attribution/domain.py): payments that reach a customer before its
 signup through DISJOINT identifiers (one by business id only, another by email only) make two
-customers until the signup; and a metadata code on a payment of a customer who also signs up.
+customers until the signup; and a metadata code on a payment of a customer who also signs up, or
+on a payment also reported under its natural key.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from attribution.models import (
 )
 from ingestion.ids import new_id
 from ingestion.models import ProjectionCheckpoint
+from ingestion.natural_keys import payment_natural_key
 from ingestion.projections import get_projector, run_projection
 from ingestion.store import NewEvent, event_append
 from ingestion.workspaces import workspace_create
@@ -77,7 +82,8 @@ class Plan:
     gap_days: int
     signup: bool
     duplicate_signup: bool
-    payments: list[tuple[int, bool]] = field(default_factory=list)  # (amount, reported twice)
+    # (amount, reported twice under its own id, reported again under its natural key)
+    payments: list[tuple[int, bool, bool]] = field(default_factory=list)
     metadata_code: bool = False
     cancel: bool = False
     signup_after: int = 0  # world B: how many payments arrive before the signup
@@ -95,7 +101,7 @@ plans = st.builds(
     gap_days=st.sampled_from([0, 1, 20, 45]),
     signup=st.booleans(),
     duplicate_signup=st.booleans(),
-    payments=st.lists(st.tuples(st.integers(1, 50_000), st.booleans()), max_size=3),
+    payments=st.lists(st.tuples(st.integers(1, 50_000), st.booleans(), st.booleans()), max_size=3),
     metadata_code=st.booleans(),
     cancel=st.booleans(),
     signup_after=st.integers(0, 3),
@@ -137,7 +143,7 @@ def _events(plan: Plan, *, late_signup: bool, rnd: random.Random | None = None) 
             signups.append({"type": "customer.created", "data": dict(data), "at": signup_at, "source": "csv",
                             "key": f"signup-{i}-again"})
     payments: list[dict[str, Any]] = []
-    for n, (amount, twice) in enumerate(plan.payments):
+    for n, (amount, twice, natural) in enumerate(plan.payments):
         data: dict[str, Any] = {"payment_ref": f"ch_{i}_{n}", "amount": amount, "currency": "USD",
                                 "subscription_ref": f"sub_{i}"}
         if plan.pay_by in {"email", "both"} or not ref:
@@ -152,6 +158,14 @@ def _events(plan: Plan, *, late_signup: bool, rnd: random.Random | None = None) 
         if twice:
             payments.append({"type": "payment.succeeded", "data": dict(data), "at": when, "source": "api",
                              "key": f"pay-{i}-{n}-again"})
+        if natural and "email" in data and "referral_code" not in data and "click_id" not in data:
+            # The same payment from a CSV row (email, day, amount, currency): before or after the
+            # own-id report (which carries the email: disjoint identifiers are the known limit
+            # below), it is one payment. A report with a metadata code is left out: the code of
+            # whichever report comes second is not read.
+            key = payment_natural_key(email=email, paid_at=when, amount=amount, currency="USD")
+            payments.append({"type": "payment.succeeded", "at": when, "source": "csv", "key": key,
+                             "data": {"payment_ref": key, "email": email, "amount": amount, "currency": "USD"}})
     tail: list[dict[str, Any]] = []
     if plan.cancel and plan.payments:
         tail.append({"type": "subscription.cancelled", "data": {"subscription_ref": f"sub_{i}"},
@@ -220,8 +234,15 @@ def _exact(workspace_id: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def _business(workspace_id: str, names: dict[str, str]) -> dict[str, Any]:
-    """The attribution expressed in business keys, comparable across workspaces and orders."""
+    """The attribution expressed in business keys, comparable across workspaces and orders.
+
+    A payment reported under its own id and under its natural key keeps the ref of the report that
+    came first, the other as its alias: it is named here by its own id, whichever came first.
+    """
     customers = {c.id: c for c in Customer.objects.filter(workspace_id=workspace_id)}
+    records = list(PaymentRecord.objects.filter(workspace_id=workspace_id))
+    canonical = {p.payment_ref: (p.alias_ref if p.payment_ref.startswith("nk:") and p.alias_ref else p.payment_ref)
+                 for p in records}
 
     def who(customer_id: str) -> str:
         customer = customers.get(customer_id)
@@ -233,11 +254,11 @@ def _business(workspace_id: str, names: dict[str, str]) -> dict[str, Any]:
              c.unattributed_reason, c.payments_count, c.first_payment_at, c.cancelled_at)
             for c in customers.values()),
         "payments": sorted(
-            (p.payment_ref, who(p.customer_id), p.attributed, names.get(p.agent_id, ""), p.duplicates,
+            (canonical[p.payment_ref], who(p.customer_id), p.attributed, names.get(p.agent_id, ""), p.duplicates,
              p.customer_cancelled, p.sequence)
-            for p in PaymentRecord.objects.filter(workspace_id=workspace_id)),
+            for p in records),
         "attributions": sorted(
-            (a.payment_ref, who(a.customer_id), names.get(a.agent_id, ""), a.amount, a.enrollment_active,
+            (canonical[a.payment_ref], who(a.customer_id), names.get(a.agent_id, ""), a.amount, a.enrollment_active,
              a.customer_cancelled)
             for a in PaymentAttribution.objects.filter(workspace_id=workspace_id)),
         "refusals": sorted((r.kind, r.referral_code) for r in AttributionRefusal.objects.filter(

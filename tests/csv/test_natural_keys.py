@@ -417,3 +417,31 @@ def test_a_natural_key_report_of_another_day_or_amount_is_another_payment(
     kinds = sorted(LedgerEntry.objects.filter(workspace_id=ws).values_list("kind", "payment_ref"))
     assert kinds == [("recurring", "nk:ada@example.com|2024-05-03|1900|USD"),
                      ("recurring", "nk:ada@example.com|2024-06-03|4900|USD"), ("referral", "pi_3PQ1x2")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("own_id_first", [True, False])
+def test_an_own_id_report_without_the_email_is_not_paired_in_either_order(
+        tenant: CreatedWorkspace, project: Callable[[], dict[str, int]], own_id_first: bool) -> None:
+    """Reports are paired by the own-id event's email, not by the customer it matched (by business id
+    here): without it, the two reports are two payments, whichever arrives first."""
+    from attribution.models import PaymentRecord
+    from ingestion.store import NewEvent, event_append
+
+    ws = tenant.workspace.id
+    at = datetime(2024, 5, 3, 15, 20, tzinfo=UTC)
+    natural = "nk:ada@example.com|2024-05-03|4900|USD"
+    signup = NewEvent(workspace_id=ws, source="api", source_event_id="signup-ada", type="customer.created",
+                      occurred_at=datetime(2024, 5, 1, tzinfo=UTC),
+                      data={"customer_ref": "u1", "email": "ada@example.com", "name": "Ada"})
+    own = NewEvent(workspace_id=ws, source="api", source_event_id="pay-own", type="payment.succeeded",
+                   occurred_at=at, data={"payment_ref": "order-1", "customer_ref": "u1", "amount": 4900,
+                                         "currency": "USD"})
+    csv_row = NewEvent(workspace_id=ws, source="csv", source_event_id=natural, type="payment.succeeded",
+                       occurred_at=at, data={"payment_ref": natural, "email": "ada@example.com", "amount": 4900,
+                                             "currency": "USD"})
+    for new in (signup, *((own, csv_row) if own_id_first else (csv_row, own))):
+        event_append(new)
+    project()
+    records = sorted(PaymentRecord.objects.filter(workspace_id=ws).values_list("payment_ref", "alias_ref"))
+    assert records == [("nk:ada@example.com|2024-05-03|4900|USD", ""), ("order-1", "")]
