@@ -36,7 +36,8 @@ folded into one ``PaymentRecord`` (and at most one ``PaymentAttribution``):
   ``alias_ref``, if the event that reported it carried that email (as ``twin_of`` asks of the
   other order, so that which report arrives first changes nothing). The CSV importer skips such
   rows itself when it sees them (``reported_elsewhere``); this catches what reaches the store
-  anyway.
+  anyway. Whichever report comes second may carry the referral code or click the first did not:
+  it decides then, as it would have first (``decide_by_other_report``).
 
 **Arrival order of a customer's payments.** Attribution's own view is by business time
 (``domain.payment_order``: ``occurred_at``, then ``payment_ref``) and does not depend on the order
@@ -869,6 +870,8 @@ class _UnitOfWork:
             # One payment, one commission, whatever the channel (PRODUCT.md).
             existing.duplicates += 1
             self.touch_payment(existing)
+            if existing.payment_ref != payment_ref:
+                self.decide_by_other_report(existing, event, data)
             return
         ids = _Ids.of(event, data)
         code = domain.given_code(data.get("referral_code"))
@@ -906,6 +909,29 @@ class _UnitOfWork:
         if customer.agent_id:
             # Decided order (see the module docstring): the n-th payment decided is number n.
             self.emit(record, customer, event, sequence=customer.payments_count)
+
+    def decide_by_other_report(self, record: PaymentRecord, event: StoredEvent, data: dict) -> None:
+        """The same payment reported through another channel may carry the code or click the first
+        report did not (a CSV row first, then Stripe's ``pi_…`` with ``metadata.referral_code``).
+
+        It decides as the payment-only path of ``on_payment`` would have, had this report come
+        first: only for an unattributed customer's earliest payment. A redelivery under the same
+        ref decides nothing again (its code was read the first time).
+        """
+        code = domain.given_code(data.get("referral_code"))
+        if not record.customer_id or not (code or data.get("click_id")):
+            return
+        customer = self.customer(record.customer_id)
+        if customer is None or customer.agent_id or customer.first_payment_event_id != record.event_id:
+            return
+        decision = self.decide(event, customer, self.touch_of(event.workspace_id, data), at=event.occurred_at,
+                               product_id=domain.text(data.get("product_id"), 40),
+                               code_via=domain.VIA_PAYMENT_METADATA)
+        if decision.attributed:
+            self.attribute(customer, decision, event)
+            self.claim_parked(customer, event)
+        else:
+            self.not_attributed(customer, decision, event)
 
     def place(self, record: PaymentRecord, customer: Customer) -> bool:
         """Number ``record`` among the customer's payments by business time; is it the earliest?

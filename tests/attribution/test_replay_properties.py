@@ -26,8 +26,7 @@ currency), before or after their own-id report: one payment either way, named by
 
 Not generated (known limits, see attribution/domain.py): payments that reach a customer before its
 signup through DISJOINT identifiers (one by business id only, another by email only) make two
-customers until the signup; and a metadata code on a payment of a customer who also signs up, or
-on a payment also reported under its natural key.
+customers until the signup; and a metadata code on a payment of a customer who also signs up.
 """
 
 from __future__ import annotations
@@ -158,11 +157,10 @@ def _events(plan: Plan, *, late_signup: bool, rnd: random.Random | None = None) 
         if twice:
             payments.append({"type": "payment.succeeded", "data": dict(data), "at": when, "source": "api",
                              "key": f"pay-{i}-{n}-again"})
-        if natural and "email" in data and "referral_code" not in data and "click_id" not in data:
+        if natural and "email" in data:
             # The same payment from a CSV row (email, day, amount, currency): before or after the
             # own-id report (which carries the email: disjoint identifiers are the known limit
-            # below), it is one payment. A report with a metadata code is left out: the code of
-            # whichever report comes second is not read.
+            # below), it is one payment, and the own-id report's metadata code, if any, decides.
             key = payment_natural_key(email=email, paid_at=when, amount=amount, currency="USD")
             payments.append({"type": "payment.succeeded", "at": when, "source": "csv", "key": key,
                              "data": {"payment_ref": key, "email": email, "amount": amount, "currency": "USD"}})

@@ -445,3 +445,28 @@ def test_an_own_id_report_without_the_email_is_not_paired_in_either_order(
     project()
     records = sorted(PaymentRecord.objects.filter(workspace_id=ws).values_list("payment_ref", "alias_ref"))
     assert records == [("nk:ada@example.com|2024-05-03|4900|USD", ""), ("order-1", "")]
+
+
+@pytest.mark.django_db
+def test_the_second_report_of_a_payment_may_carry_the_code_that_decides(
+        tenant: CreatedWorkspace, run: Callable[..., ImportResult], project: Callable[[], dict[str, int]]) -> None:
+    """A CSV row without an agent code, then Stripe's report of that payment with metadata.referral_code:
+    the code decides, as it would have had Stripe's report come first; its redelivery decides nothing more."""
+    from attribution.models import AttributionRefusal, Customer
+    from commissions.models import LedgerEntry
+    from ingestion.store import NewEvent, event_append
+
+    ws = tenant.workspace.id
+    run(make_csv([row(amount="49.00", code="")]))
+    project()
+    assert not LedgerEntry.objects.filter(workspace_id=ws).exists()
+    for key in ("evt_stripe_coded", "evt_stripe_coded_again"):
+        event_append(NewEvent(workspace_id=ws, source="stripe", source_event_id=key, type="payment.succeeded",
+                              occurred_at=datetime(2024, 5, 3, 15, 20, tzinfo=UTC),
+                              data={"payment_ref": "pi_coded", "email": "ada@example.com", "amount": 4900,
+                                    "currency": "USD", "referral_code": "ANNA"}))
+    project()
+    assert list(LedgerEntry.objects.filter(workspace_id=ws).values_list("kind", "amount", "payment_ref")) == [
+        ("referral", 980, "nk:ada@example.com|2024-05-03|4900|USD")]
+    assert Customer.objects.get(workspace_id=ws).referral_code == "ANNA"
+    assert not AttributionRefusal.objects.filter(workspace_id=ws).exists()
