@@ -895,17 +895,9 @@ class _UnitOfWork:
         record.customer_cancelled = customer.status == Customer.Status.CANCELLED
         self.snapshot_support(record, customer)
         self.touch_customer(customer, event)
-        if not customer.agent_id and first and (code or data.get("click_id")):
-            # The payment-only path: the window runs to this, the first (by business time), payment.
-            decision = self.decide(event, customer, self.touch_of(ws, data), at=event.occurred_at,
-                                   product_id=domain.text(data.get("product_id"), 40),
-                                   code_via=domain.VIA_PAYMENT_METADATA)
-            if decision.attributed:
-                self.attribute(customer, decision, event)
-                # Later-dated payments that arrived first are claimed with it, in business order.
-                self.claim_parked(customer, event)
-                return
-            self.not_attributed(customer, decision, event)
+        if not customer.agent_id and first and (code or data.get("click_id")) and self.decide_by_payment(
+                customer, event, data):
+            return
         if customer.agent_id:
             # Decided order (see the module docstring): the n-th payment decided is number n.
             self.emit(record, customer, event, sequence=customer.payments_count)
@@ -924,14 +916,21 @@ class _UnitOfWork:
         customer = self.customer(record.customer_id)
         if customer is None or customer.agent_id or customer.first_payment_event_id != record.event_id:
             return
+        self.decide_by_payment(customer, event, data)
+
+    def decide_by_payment(self, customer: Customer, event: StoredEvent, data: dict) -> bool:
+        """The payment-only path: the payment's code or click decides, the window running to this,
+        the customer's first (by business time), payment. Returns whether it attributed."""
         decision = self.decide(event, customer, self.touch_of(event.workspace_id, data), at=event.occurred_at,
                                product_id=domain.text(data.get("product_id"), 40),
                                code_via=domain.VIA_PAYMENT_METADATA)
-        if decision.attributed:
-            self.attribute(customer, decision, event)
-            self.claim_parked(customer, event)
-        else:
+        if not decision.attributed:
             self.not_attributed(customer, decision, event)
+            return False
+        self.attribute(customer, decision, event)
+        # Later-dated payments that arrived first are claimed with it, in business order.
+        self.claim_parked(customer, event)
+        return True
 
     def place(self, record: PaymentRecord, customer: Customer) -> bool:
         """Number ``record`` among the customer's payments by business time; is it the earliest?

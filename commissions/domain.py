@@ -351,12 +351,7 @@ class LedgerBook:
         if not adopted:
             return
         self._dirty_payments.add((ws, payment_ref))
-        if state.lost:
-            cause, cause_event, cause_at = "dispute", state.lost_event_id, state.lost_at
-        else:
-            cause, cause_event, cause_at = "refund", state.last_refund_event_id, state.last_refund_at
-        made = self._reconcile(ws, payment_ref, event, cause=cause, cause_event_id=cause_event,
-                               cause_at=cause_at or event.occurred_at)
+        made = self._reconcile_parked(state, event)
         self._note(event, payment_ref, f"{alias_ref} is this payment: adopted what was reported under it "
                                        f"before ({'; '.join(adopted)}); " + _reversal_words(made))
 
@@ -403,12 +398,16 @@ class LedgerBook:
         state = self.payments.get((decision.workspace_id, decision.payment_ref))
         if created and state is not None:
             # A refund or lost dispute was parked for this payment: apply it now.
-            if state.lost:
-                cause, cause_event, cause_at = "dispute", state.lost_event_id, state.lost_at
-            else:
-                cause, cause_event, cause_at = "refund", state.last_refund_event_id, state.last_refund_at
-            self._reconcile(decision.workspace_id, decision.payment_ref, event, cause=cause,
-                            cause_event_id=cause_event, cause_at=cause_at or event.occurred_at)
+            self._reconcile_parked(state, event)
+
+    def _reconcile_parked(self, state: PaymentState, event: EventView) -> list[Entry]:
+        """Reverse what the payment's recorded refunds or lost dispute require, caused by them."""
+        if state.lost:
+            cause, cause_event, cause_at = "dispute", state.lost_event_id, state.lost_at
+        else:
+            cause, cause_event, cause_at = "refund", state.last_refund_event_id, state.last_refund_at
+        return self._reconcile(state.workspace_id, state.payment_ref, event, cause=cause,
+                               cause_event_id=cause_event, cause_at=cause_at or event.occurred_at)
 
     def _adopt_disputes(self, ws: str, alias_ref: str, payment_ref: str) -> None:
         """Disputes recorded under the alias become the payment's too (an open one puts its entries

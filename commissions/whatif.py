@@ -62,8 +62,8 @@ def simulate_terms(*, program: Program, patch: dict[str, Any], chunk: int = 2000
         decisions[row["decided_position"]].append(decision_from_row(row))
     decided = PaymentAttribution.objects.filter(workspace_id=workspace_id, decided_position__lte=upper)
     # Payments attribution knows under a second id (a CSV row later reported by a provider): a
-    # refund on either id reverses the one commission, as in the real ledger, and the payment
-    # adopts at the alias's position what was reported under the id before.
+    # refund on either id reverses the one commission, as in the real ledger: the book learns each
+    # alias at its position and the payment adopts what was reported under the id before.
     aliases = aliases_between(0, upper, workspace_id=workspace_id)
     events = (Event.objects.filter(workspace_id=workspace_id, position__lte=upper)
               .filter(Q(type__in=LEDGER_EVENT_TYPES) | Q(position__in=decided.values("decided_position"))
@@ -71,9 +71,6 @@ def simulate_terms(*, program: Program, patch: dict[str, Any], chunk: int = 2000
                                                                    alias_position__lte=upper)
                           .values("alias_position")))
               .order_by("position"))
-    for position, pairs in aliases.items():
-        for alias_ref, payment_ref in pairs:
-            book.load_alias(workspace_id, alias_ref, payment_ref, position)
     for event in events.iterator(chunk_size=chunk):
         book.apply(event_view(event), decisions.get(event.position, ()), aliases.get(event.position, ()))
 

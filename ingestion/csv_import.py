@@ -620,12 +620,13 @@ def _stored_keys(workspace_id: str, keys: list[str]) -> set[str]:
         # The keys travel as one text split by the server: psycopg quotes an array parameter
         # element by element in Python. A key holding the separator keeps the array.
         joined = "\n".join(keys)
-        keys_sql = "string_to_array(%s, E'\\n')" if joined.count("\n") == len(keys) - 1 else "%s::varchar[]"
+        split = joined.count("\n") == len(keys) - 1
+        keys_sql = "string_to_array(%s, E'\\n')" if split else "%s::varchar[]"
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT k.key FROM unnest({keys_sql}) AS k(key), LATERAL (SELECT 1 FROM ingestion_event e "
                 "WHERE e.workspace_id = %s AND e.source = %s AND e.source_event_id = k.key LIMIT 1) AS hit",
-                [joined if keys_sql.startswith("string") else keys, workspace_id, SOURCE])
+                [joined if split else keys, workspace_id, SOURCE])
             return {key for (key,) in cursor.fetchall()}
     return set(Event.objects.filter(workspace_id=workspace_id, source=SOURCE, source_event_id__in=keys)
                .values_list("source_event_id", flat=True))
