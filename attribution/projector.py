@@ -370,7 +370,7 @@ class _UnitOfWork:
                 self.codes[(ws, key)] = None
             if self.complete:
                 continue
-            for row in ReferralCode.objects.filter(workspace_id=ws, code__in=chunk):
+            for row in ReferralCode.objects.filter(workspace_id=ws, code__any_of=chunk):
                 self._add_code(ws, row)
 
     def _load_clicks(self, ws: str, values: Iterable[str]) -> None:
@@ -381,7 +381,7 @@ class _UnitOfWork:
             chunk = self._stored("click", ws, chunk)
             if not chunk:
                 continue
-            for row in Click.objects.filter(workspace_id=ws, click_id__in=chunk):
+            for row in Click.objects.filter(workspace_id=ws, click_id__any_of=chunk):
                 self.clicks[(ws, row.click_id)] = row
 
     def _load_customers_by(self, field: str, ws: str, values: Iterable[str],
@@ -393,7 +393,7 @@ class _UnitOfWork:
             chunk = self._stored("ref" if field == "customer_ref" else field, ws, chunk)
             if not chunk:
                 continue
-            rows = Customer.objects.filter(workspace_id=ws, **{f"{field}__in": chunk}).order_by("created_position")
+            rows = Customer.objects.filter(workspace_id=ws, **{f"{field}__any_of": chunk}).order_by("created_position")
             for row in rows:
                 row = self._remember_customer(row)
                 key = (ws, getattr(row, field))
@@ -408,7 +408,7 @@ class _UnitOfWork:
             chunk = self._stored("cus", "", chunk)
             if not chunk:
                 continue
-            for row in Customer.objects.filter(id__in=chunk):
+            for row in Customer.objects.filter(id__any_of=chunk):
                 self._remember_customer(row)
 
     def _load_payments_of(self, customer_ids: Iterable[str]) -> None:
@@ -417,7 +417,7 @@ class _UnitOfWork:
         for chunk in chunks(ids):
             loaded: dict[str, dict[str, PaymentRecord]] = {customer_id: {} for customer_id in chunk}
             stored = self._stored("cus", "", chunk)
-            for row in PaymentRecord.objects.filter(customer_id__in=stored) if stored else ():
+            for row in PaymentRecord.objects.filter(customer_id__any_of=stored) if stored else ():
                 key = (row.workspace_id, row.payment_ref)
                 if self.payments.get(key) is None:
                     self.payments[key] = row
@@ -441,7 +441,7 @@ class _UnitOfWork:
             self.by_provider[(ws, provider, pcid)] = None
         for chunk in chunks(self._stored("pcl", ws, pairs)):
             ids = {pcid for _, pcid in chunk}
-            rows = ProviderCustomerLink.objects.filter(workspace_id=ws, provider_customer_id__in=ids)
+            rows = ProviderCustomerLink.objects.filter(workspace_id=ws, provider_customer_id__any_of=ids)
             for row in rows.values_list("provider", "provider_customer_id", "customer_id"):
                 self.by_provider[(ws, row[0], row[1])] = row[2]
 
@@ -453,7 +453,7 @@ class _UnitOfWork:
             chunk = self._stored("sub", ws, chunk)
             if not chunk:
                 continue
-            rows = SubscriptionLink.objects.filter(workspace_id=ws, subscription_ref__in=chunk)
+            rows = SubscriptionLink.objects.filter(workspace_id=ws, subscription_ref__any_of=chunk)
             for sub, customer_id in rows.values_list("subscription_ref", "customer_id"):
                 self.by_subscription[(ws, sub)] = customer_id
 
@@ -465,7 +465,7 @@ class _UnitOfWork:
             chunk = self._stored("pay", ws, chunk)
             if not chunk:
                 continue
-            for row in PaymentRecord.objects.filter(workspace_id=ws, payment_ref__in=chunk):
+            for row in PaymentRecord.objects.filter(workspace_id=ws, payment_ref__any_of=chunk):
                 self.payments[(ws, row.payment_ref)] = row
 
     # --- lookups (identity map first, database for keys not loaded) ----------------------------

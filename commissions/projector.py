@@ -174,10 +174,10 @@ def load_for(book: LedgerBook, views: Iterable[EventView], decisions: dict[int, 
             refs.add((ws, payment_ref))
             dispute_refs.add((ws, payment_ref))
     if entry_ids:
-        for row in LedgerEntry.objects.filter(id__in=entry_ids).values(*_ENTRY_FIELDS):
+        for row in LedgerEntry.objects.filter(id__any_of=entry_ids).values(*_ENTRY_FIELDS):
             book.load_entry(Entry(**row))
             refs.add((row["workspace_id"], row["payment_ref"]))
-        for entry_id, payout_id in PayoutLine.objects.filter(entry_id__in=entry_ids).values_list("entry_id",
+        for entry_id, payout_id in PayoutLine.objects.filter(entry_id__any_of=entry_ids).values_list("entry_id",
                                                                                                   "payout_id"):
             book.load_payout_line(entry_id, payout_id)
     if refs:
@@ -190,7 +190,7 @@ def load_for(book: LedgerBook, views: Iterable[EventView], decisions: dict[int, 
         for row in PaymentDispute.objects.filter(_by_workspace(dispute_refs)).values(*_DISPUTE_FIELDS):
             book.load_dispute(Dispute(**row))
     if payout_ids:
-        for row in Payout.objects.filter(id__in=payout_ids).values(*_PAYOUT_FIELDS):
+        for row in Payout.objects.filter(id__any_of=payout_ids).values(*_PAYOUT_FIELDS):
             book.load_payout(PayoutState(**row))
 
 
@@ -229,7 +229,7 @@ def _by_workspace(pairs: set[tuple[str, str]], field: str = "payment_ref") -> Q:
         grouped[workspace_id].append(ref)
     query = Q()
     for workspace_id, refs in grouped.items():
-        query |= Q(workspace_id=workspace_id, **{f"{field}__in": refs})
+        query |= Q(workspace_id=workspace_id, **{f"{field}__any_of": refs})
     return query
 
 

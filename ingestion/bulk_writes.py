@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import (
     NOT_PROVIDED,
@@ -27,7 +28,9 @@ from django.db.models import (
     DateTimeField,
     Field,
     ForeignKey,
+    ForeignObject,
     IntegerField,
+    Lookup,
     Model,
     PositiveIntegerField,
     TextField,
@@ -176,3 +179,43 @@ def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
                 copy.write_row(values(row))
         cursor.execute(f"UPDATE {quote(meta.db_table)} AS t SET {sets} FROM {table} AS v WHERE t.{pk} = v.{pk}")
         cursor.execute(f"DROP TABLE {table}")
+
+
+@Field.register_lookup
+class AnyOf(Lookup):
+    """``field__any_of=values``: ``field IN values`` for text keys, sent as ONE parameter on PostgreSQL.
+
+    A projector loads the rows a batch names in chunks of ``CHUNK`` keys. Written as ``__in``,
+    Django prepares every value and builds a placeholder per value, and psycopg's client-side
+    binding then splits and quotes the statement value by value in Python: profiled on a
+    30,000-event backlog (bench/lag.py's shape), that was about a tenth of the projections' time,
+    for queries the database answers in a millisecond. Here the keys travel as one text that the
+    server splits (``string_to_array``), compared with ``= ANY``, which the column's index serves
+    as it serves ``IN``. A key holding the separator, or an empty key (``string_to_array`` of ''
+    is an empty array), sends an array instead. Other databases get a plain ``IN``.
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_prep_lookup(self) -> list[str]:
+        return [str(value) for value in self.rhs]
+
+    def get_db_prep_lookup(self, value: Any, connection: Any) -> tuple[str, list[Any]]:
+        return "%s", [value]
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values: list[str] = self.rhs
+        if not values:
+            raise EmptyResultSet
+        if connection.vendor == "postgresql":
+            joined = "\n".join(values)
+            if all(values) and joined.count("\n") == len(values) - 1:
+                return f"{lhs} = ANY(string_to_array(%s, E'\\n'))", [*lhs_params, joined]
+            return f"{lhs} = ANY(%s::text[])", [*lhs_params, values]
+        placeholders = ", ".join(["%s"] * len(values))
+        return f"{lhs} IN ({placeholders})", [*lhs_params, *values]
+
+
+ForeignObject.register_lookup(AnyOf)  # related fields keep lookups of their own: compare the key column

@@ -9,6 +9,7 @@ from attribution.models import Customer, PaymentRecord, ReferralCode
 from commissions.models import LedgerEntry
 from ingestion.bulk_writes import insert_rows, row_maker, update_rows
 from ingestion.models import ProjectionCheckpoint
+from ingestion.workspaces import workspace_create
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +100,41 @@ def test_set_ids_gives_new_rows_their_ids_in_row_order(tenant):
     assert rows[0].pk < rows[1].pk
     assert list(ReferralCode.objects.order_by("pk").values_list("pk", "code")) == [
         (rows[0].pk, "FIRST"), (rows[1].pk, "SECOND")]
+
+
+# --- ``field__any_of``: the projectors' key lookups ------------------------------------------
+
+_KEYS = ["A", "B", "C", "D"]
+
+
+def _codes_matching(ws: str, keys: list[str]) -> list[str]:
+    return sorted(ReferralCode.objects.filter(workspace_id=ws, code__any_of=keys).values_list("code", flat=True))
+
+
+def test_any_of_finds_the_rows_whose_key_is_listed(tenant):
+    ws = tenant.workspace.id
+    insert_rows(ReferralCode, [_code(ws, key) for key in _KEYS])
+    assert _codes_matching(ws, ["B", "D", "missing"]) == ["B", "D"]
+
+
+def test_any_of_an_empty_list_matches_nothing(tenant):
+    ws = tenant.workspace.id
+    insert_rows(ReferralCode, [_code(ws, key) for key in _KEYS])
+    assert _codes_matching(ws, []) == []
+
+
+@pytest.mark.parametrize("odd", ["line\nbreak", "", "tab\tand 'quote'", "back\\slash"])
+def test_any_of_matches_keys_that_hold_the_separator_or_nothing(tenant, odd):
+    ws = tenant.workspace.id
+    insert_rows(ReferralCode, [_code(ws, key) for key in [*_KEYS, odd]])
+    assert _codes_matching(ws, [odd, "A"]) == sorted([odd, "A"])
+    assert _codes_matching(ws, [odd]) == [odd]
+
+
+def test_any_of_works_on_a_foreign_key_and_takes_a_set(tenant):
+    ws = tenant.workspace.id
+    insert_rows(ReferralCode, [_code(ws, key) for key in _KEYS])
+    other = workspace_create(name="Other", base_currency="USD").workspace.id
+    insert_rows(ReferralCode, [_code(other, key) for key in _KEYS])
+    found = ReferralCode.objects.filter(workspace_id__any_of={ws}, code__any_of={"A", "C"})
+    assert sorted(found.values_list("workspace_id", "code")) == [(ws, "A"), (ws, "C")]
