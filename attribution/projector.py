@@ -134,6 +134,10 @@ class AttributionProjector(Projector):
     def start_run(self, *, empty: bool) -> _UnitOfWork:
         return _UnitOfWork(complete=empty)
 
+    def handoff(self, carry: _UnitOfWork | None) -> list[PaymentAttribution] | None:
+        """The decisions the batch just committed wrote: the ledger's next batch needs exactly these."""
+        return carry.flushed_attributions if carry is not None else None
+
     models = (PaymentAttribution, PaymentRecord, AttributionRefusal, SubscriptionLink, ProviderCustomerLink,
               Customer, Click, ReferralCode)
 
@@ -162,6 +166,8 @@ class _UnitOfWork:
         self.complete = complete
         self.evicted = False
         self.written: set[int] = set()
+        # The ``PaymentAttribution`` rows the last ``flush`` wrote (``AttributionProjector.handoff``).
+        self.flushed_attributions: list[PaymentAttribution] = []
         self._clear_codes()
         self._clear_maps()
         self._clear_writes()
@@ -625,6 +631,7 @@ class _UnitOfWork:
         insert_rows(PaymentAttribution, self.new_attributions)
         insert_rows(AttributionRefusal, self.new_refusals)
         self._remember_written()
+        self.flushed_attributions = self.new_attributions
         self._clear_writes()
 
     # --- events --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ written by COPY (``ingestion.bulk_writes``; upserts for the few mutable state ro
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db.models import Q
@@ -69,6 +69,17 @@ def decisions_between(low: int, high: int, *, workspace_id: str | None = None) -
     return grouped
 
 
+def decisions_of(rows: Iterable[Any], low: int, high: int) -> dict[int, list[Decision]]:
+    """``decisions_between`` from ``PaymentAttribution`` rows in hand (attribution's hand-off) instead
+    of the database: the same decisions, grouped and ordered the same way."""
+    chosen = sorted((row for row in rows if low <= row.decided_position <= high),
+                    key=lambda row: (row.decided_position, row.payment_position, row.payment_ref))
+    grouped: dict[int, list[Decision]] = defaultdict(list)
+    for row in chosen:
+        grouped[row.decided_position].append(decision_from_row({f: getattr(row, f) for f in DECISION_FIELDS}))
+    return grouped
+
+
 def decision_from_row(row: dict[str, Any]) -> Decision:
     """Turn a ``PaymentAttribution`` values() row into a pure ``Decision``."""
     return Decision(**{
@@ -93,15 +104,21 @@ def event_view(event: Event | StoredEvent) -> EventView:
 class LedgerProjector(Projector):
     name = "ledger"
     depends_on = ("attribution",)
+    takes_handoffs = True
 
     def apply(self, event: StoredEvent) -> None:
         self.apply_batch([event])
 
-    def apply_batch(self, events: Sequence[StoredEvent], carry: object = None) -> None:
+    def apply_batch(self, events: Sequence[StoredEvent], carry: object = None,
+                    handed: Mapping[str, Any] | None = None) -> None:
+        """Apply a batch; ``handed["attribution"]``, when the runner has it, holds every decision
+        attribution wrote at these positions (``Reads.hand_off``), so none is read back."""
         if not events:
             return
-        decisions = decisions_between(events[0].position, events[-1].position)
-        aliases = aliases_between(events[0].position, events[-1].position)
+        low, high = events[0].position, events[-1].position
+        rows = (handed or {}).get("attribution")
+        decisions = decisions_of(rows, low, high) if rows is not None else decisions_between(low, high)
+        aliases = aliases_between(low, high)
         views = [event_view(e) for e in events
                  if e.type in LEDGER_EVENT_TYPES or e.position in decisions or e.position in aliases]
         if not views:

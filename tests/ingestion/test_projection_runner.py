@@ -298,3 +298,13 @@ def test_a_shared_read_hands_out_a_prefix_never_past_the_bound(db, tenant):
     assert [e.position for e in reads.events_after(before, limit=10, upper=positions[4])] == positions[:5]
     assert [e.position for e in reads.events_after(before, limit=3, upper=None)] == positions[:3]
     assert [e.position for e in reads.events_after(positions[1], limit=2, upper=None)] == positions[2:4]
+
+
+def test_a_hand_off_serves_only_batches_within_the_positions_it_covers():
+    reads = projections.Reads()
+    reads.hand_off("upstream", 10, 20, ["rows"])
+    assert reads.handed(["upstream"], 11, 20) == {"upstream": ["rows"]}
+    assert reads.handed(["upstream"], 15, 16) == {"upstream": ["rows"]}
+    assert reads.handed(["upstream"], 10, 20) == {}  # position 10 was applied by an earlier batch
+    assert reads.handed(["upstream"], 11, 21) == {}  # position 21 by a later one
+    assert reads.handed(["other"], 11, 20) == {}
