@@ -26,6 +26,10 @@ def new_id(prefix: str, length: int = 20) -> str:
     return f"{prefix}_" + chars[:length].decode("ascii")
 
 
+# Every pair of symbols, indexed by the value of two base-36 digits, least significant first.
+_PAIRS = [low + high for high in _ALPHABET for low in _ALPHABET]
+
+
 def derived_id(prefix: str, *parts: object, length: int = 20) -> str:
     """Return an id derived from ``parts``, so a rebuilt projection gives every row the same id.
 
