@@ -114,6 +114,25 @@ def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
         yield values[start:start + size]
 
 
+_COLUMN_TYPES: dict[tuple[str, str], dict[str, int]] = {}
+
+
+def _column_types(cursor: Any, table: str, columns: Sequence[str]) -> list[int]:
+    """The type oids of ``table``'s ``columns``, read from the catalog once per table and process.
+
+    Projection rows are copied in COPY's binary format: psycopg formats a datetime, an integer or
+    a string about twice as fast in binary as in text (a projection batch's COPY was a fifth of a
+    backlog drain's CPU, most of it formatting timestamps). Binary needs each column's exact type.
+    """
+    key = (cursor.connection.info.dbname, table)
+    known = _COLUMN_TYPES.get(key)
+    if known is None or not all(column in known for column in columns):
+        cursor.execute("SELECT attname, atttypid::int FROM pg_attribute "
+                       "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped", [table])
+        known = _COLUMN_TYPES[key] = dict(cursor.fetchall())
+    return [known[column] for column in columns]
+
+
 def insert_rows(model: type[Model], rows: Sequence[Model], *, set_ids: bool = False) -> None:
     """INSERT new ``rows`` of ``model`` (no conflict expected).
 
@@ -143,9 +162,12 @@ def insert_rows(model: type[Model], rows: Sequence[Model], *, set_ids: bool = Fa
                       and all(getattr(row, f.attname) is None for row in rows))]
     ordered, values = _row_writer(fields, connection)
     columns = ", ".join(quote(f.column) for f in ordered)
-    with connection.cursor() as cursor, cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(values(row))
+    with connection.cursor() as cursor:
+        types = _column_types(cursor, meta.db_table, [f.column for f in ordered])
+        with cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(values(row))
 
 
 def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:
@@ -169,12 +191,15 @@ def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
     quote = connection.ops.quote_name
     table = quote(f"refairn_update_{meta.db_table}")
     names = ", ".join(quote(f.column) for f in ordered)
-    typed = ", ".join(f"{quote(f.column)} {f.cast_db_type(connection)}" for f in ordered)
     sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns[1:])
     pk = quote(meta.pk.column)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE {table} ({typed}) ON COMMIT DROP")
-        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        # The target's own column types: a binary COPY sends each value in its column's exact format.
+        cursor.execute(f"CREATE TEMPORARY TABLE {table} ON COMMIT DROP AS "
+                       f"SELECT {names} FROM {quote(meta.db_table)} WITH NO DATA")
+        types = _column_types(cursor, meta.db_table, [f.column for f in ordered])
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(values(row))
         cursor.execute(f"UPDATE {quote(meta.db_table)} AS t SET {sets} FROM {table} AS v WHERE t.{pk} = v.{pk}")
