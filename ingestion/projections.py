@@ -246,6 +246,8 @@ def run_projection(name: str, *, batch_size: int | None = None, max_batches: int
 # ANALYZE a table once it holds this many more rows than its last ANALYZE counted, plus this share.
 STATISTICS_MIN_CHANGES = 1000
 STATISTICS_GROWTH_FACTOR = 0.5
+# The statistics target of those ANALYZEs: a sample of 300 x 10 rows instead of 300 x 100.
+STATISTICS_TARGET = 10
 
 
 def refresh_statistics(projector: Projector) -> list[str]:
@@ -261,6 +263,12 @@ def refresh_statistics(projector: Projector) -> list[str]:
     few ANALYZEs as a table grows. Growth, not changes: a rebuild updates each customer row at
     every payment, and counting those updates analyzed the customers every few batches, a
     quarter of a rebuild's database time. Returns the tables analyzed.
+
+    Each ANALYZE samples 3,000 rows (``STATISTICS_TARGET``), not the default 30,000: what the
+    projections' plans need while a table grows is its size and the spread of its keys, which
+    a small sample estimates as well, and a full sample of wide rows (terms, formulas) cost
+    0.5 s per table at 70,000 ledger entries: 15 % of a 100,000-event backlog's drain. Autovacuum,
+    where it runs, analyzes again at the server's own target.
     """
     if connection.vendor != "postgresql":
         return []
@@ -271,8 +279,11 @@ def refresh_statistics(projector: Projector) -> list[str]:
             "WHERE s.relid = ANY(%s::regclass[]) AND s.n_live_tup > %s + (1 + %s) * greatest(c.reltuples, 0)",
             [tables, STATISTICS_MIN_CHANGES, STATISTICS_GROWTH_FACTOR])
         stale = [name for (name,) in cursor.fetchall()]
-        for table in stale:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+        if stale:
+            with transaction.atomic():
+                cursor.execute(f"SET LOCAL default_statistics_target = {STATISTICS_TARGET}")
+                for table in stale:
+                    cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
     if stale:
         logger.info("projection %s: analyzed %s", projector.name, ", ".join(stale))
     return stale

@@ -13,7 +13,7 @@ from django.db import connection
 from attribution.models import ReferralCode
 from attribution.projector import AttributionProjector
 from ingestion.bulk_writes import insert_rows
-from ingestion.projections import STATISTICS_MIN_CHANGES, refresh_statistics
+from ingestion.projections import STATISTICS_MIN_CHANGES, STATISTICS_TARGET, refresh_statistics
 from ingestion.workspaces import CreatedWorkspace
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -77,3 +77,18 @@ def test_a_table_whose_rows_change_but_do_not_grow_is_not_analyzed_again(tenant:
     _flush_statistics()
 
     assert ReferralCode._meta.db_table not in refresh_statistics(AttributionProjector())
+
+
+def test_a_growth_analyze_takes_a_small_sample(tenant: CreatedWorkspace) -> None:
+    """Statistics of STATISTICS_TARGET buckets (a 3,000-row sample), not the server's default of 100."""
+    _settle()
+    insert_rows(ReferralCode, _codes(tenant.workspace.id, STATISTICS_MIN_CHANGES + 500))
+    _flush_statistics()
+
+    assert ReferralCode._meta.db_table in refresh_statistics(AttributionProjector())
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT array_length(histogram_bounds, 1) FROM pg_stats WHERE tablename = %s "
+                       "AND attname = 'decided_position'", [ReferralCode._meta.db_table])
+        (buckets,) = cursor.fetchone()
+    assert buckets == STATISTICS_TARGET + 1
