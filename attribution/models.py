@@ -41,7 +41,8 @@ class ReferralCode(models.Model):
         REJECTED = "rejected"
         REMOVED = "removed"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     code = models.CharField(max_length=32, help_text="Upper-case; unique in the workspace.")
     enrollment_id = models.CharField(max_length=40)
     agent_id = models.CharField(max_length=40)
@@ -71,7 +72,8 @@ class ReferralCode(models.Model):
 class Click(models.Model):
     """A visit through a referral link (one ``click.recorded`` event)."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     click_id = models.CharField(max_length=40, help_text="clk_…, also in the refairn_click cookie.")
     event_id = models.CharField(max_length=40)
     position = models.BigIntegerField()
@@ -123,7 +125,8 @@ class Customer(models.Model):
         PRODUCT_MISMATCH = "product_mismatch", "code of another product"
 
     id = models.CharField(primary_key=True, max_length=40, help_text="cus_…, derived from its first identifier.")
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     customer_ref = models.CharField(max_length=255, blank=True, help_text="The business's own customer id.")
     email = models.CharField(max_length=254, blank=True, help_text="Normalised (trimmed, lower-cased).")
     name = models.CharField(max_length=255, blank=True)
@@ -179,7 +182,8 @@ class Customer(models.Model):
 class ProviderCustomerLink(models.Model):
     """A provider's customer id learned for a customer (matching step two for payments)."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     provider = models.CharField(max_length=20)
     provider_customer_id = models.CharField(max_length=255)
     customer_id = models.CharField(max_length=40)
@@ -199,7 +203,8 @@ class ProviderCustomerLink(models.Model):
 class SubscriptionLink(models.Model):
     """A subscription id learned from a payment, so its cancellation finds the customer."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     subscription_ref = models.CharField(max_length=255)
     customer_id = models.CharField(max_length=40)
     event_id = models.CharField(max_length=40)
@@ -223,7 +228,8 @@ class PaymentRecord(models.Model):
         NEW_CUSTOMER = "new_customer", "new customer"
         NONE = "none", "no identifier"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     payment_ref = models.CharField(max_length=255)
     event_id = models.CharField(max_length=40)
     position = models.BigIntegerField()
@@ -285,7 +291,8 @@ class AttributionRefusal(models.Model):
         SUPPORT_REFUSED = "support_refused", "support assignment refused"
         INVALID_EVENT = "invalid_event", "unusable event"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     event_id = models.CharField(max_length=40)
     position = models.BigIntegerField()
     occurred_at = models.DateTimeField()
@@ -306,7 +313,8 @@ class AttributionRefusal(models.Model):
 class PaymentAttribution(models.Model):
     """The decision that a payment belongs to an agent (written once, never changed)."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     payment_ref = models.CharField(max_length=255, help_text="One payment, whatever channel reported it.")
     payment_event_id = models.CharField(max_length=40, help_text="The payment.succeeded event (evt_…).")
     payment_position = models.BigIntegerField()

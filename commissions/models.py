@@ -32,7 +32,8 @@ class LedgerEntry(models.Model):
         VOID = "void"
 
     id = models.CharField(primary_key=True, max_length=40, help_text="commissionId (com_…), derived, stable.")
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     amount = models.BigIntegerField(help_text="Signed, in minor units of currency; reversals are negative.")
     currency = models.CharField(max_length=3)
@@ -90,7 +91,8 @@ class LedgerPayment(models.Model):
     """
 
     id = models.CharField(primary_key=True, max_length=40, help_text="Derived from workspace and payment_ref.")
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     payment_ref = models.CharField(max_length=255)
     refunded_total = models.BigIntegerField(default=0, help_text="Cumulative refunded amount (minor units).")
     refund_currency = models.CharField(max_length=3, blank=True)
@@ -122,7 +124,8 @@ class PaymentDispute(models.Model):
         LOST = "lost"
 
     id = models.CharField(primary_key=True, max_length=40, help_text="Derived from workspace, payment and dispute.")
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     payment_ref = models.CharField(max_length=255)
     dispute_ref = models.CharField(max_length=255)
     opened_at = models.DateTimeField(null=True, blank=True, help_text="Entries of the payment are on hold from here.")
@@ -145,7 +148,8 @@ class PaymentDispute(models.Model):
 class LedgerTrail(models.Model):
     """An event that touched a payment's commissions (refund, dispute, void) and what it did."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     payment_ref = models.CharField(max_length=255)
     entry_id = models.CharField(max_length=40, blank=True, help_text="Set when the event names one entry (void).")
     position = models.BigIntegerField()
@@ -171,7 +175,8 @@ class Payout(models.Model):
         REJECTED = "rejected"
 
     id = models.CharField(primary_key=True, max_length=40, help_text="payoutId (pay_…).")
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index of this table leads with it, and each index costs every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
     agent_id = models.CharField(max_length=40)
     currency = models.CharField(max_length=3)
     amount = models.BigIntegerField(help_text="Net amount (minor units): payable entries minus clawbacks.")
