@@ -12,7 +12,9 @@ How a file goes in:
    is reported with its physical line, column and reason; good rows still go in), agent codes
    are checked with one query per batch, the batch's keys are checked against the store with one
    query, and only what is new goes to ``event_append_many``. A dry run does everything except
-   that append, so it plans exactly what a real run would append.
+   that append, so it plans exactly what a real run would append. On PostgreSQL, outside a
+   transaction, a batch is appended on a second thread while the next one is read and planned
+   (``pipeline_appends``); batches are still appended, counted and reported one by one, in order.
 
 Each valid row becomes, in this order:
 
@@ -44,15 +46,18 @@ import base64
 import contextlib
 import csv
 import io
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection, connections
 
 from .api_io import MAX_MINOR, parse_email
 from .errors import ApplicationError
@@ -60,7 +65,7 @@ from .lookups import lookup
 from .models import Event, Workspace
 from .money import MoneyError, exponent, normalise_currency, to_minor
 from .natural_keys import NATURAL_KEY_PREFIX, customer_email_key, normalise_email, payment_natural_key
-from .store import NewEvent, event_append_many
+from .store import Appended, NewEvent, event_append_many
 
 SOURCE = "csv"
 SNIFF_BYTES = 64 * 1024
@@ -119,6 +124,32 @@ def batch_events() -> int:
 
 def max_errors() -> int:
     return int(getattr(settings, "REFAIRN_CSV_MAX_ERRORS", 1000))
+
+
+def pipeline_appends(*, dry_run: bool) -> bool:
+    """Whether this import appends each batch on a second thread while it reads and plans the next.
+
+    An import is about half Python (reading, parsing, planning rows, building events) and half
+    PostgreSQL (the batch's COPY and ``INSERT … SELECT``); psycopg releases the GIL while it waits
+    on the server, so the two overlap. Only where that is safe and pays:
+
+    * PostgreSQL: SQLite has one writer and no server working in parallel.
+    * a real run: a dry run appends nothing.
+    * the caller outside any transaction (``atomic()``, a test's transaction, autocommit off):
+      the append thread has its own connection, which cannot see the caller's uncommitted rows
+      and would not roll back with them; there, each batch is appended on the caller's connection.
+
+    ``REFAIRN_CSV_PIPELINE`` (a setting, else the environment variable; ``0``/``false`` = off)
+    switches it off, to compare against it. What it gains depends on free cores: on the shared
+    two-core development machine it measured within the noise, the append itself being the longer
+    half (bench/RESULTS.md, "CSV import").
+    """
+    enabled = getattr(settings, "REFAIRN_CSV_PIPELINE", None)
+    if enabled is None:
+        enabled = os.environ.get("REFAIRN_CSV_PIPELINE", "1").strip().lower() not in ("0", "false", "no", "off")
+    if not enabled or dry_run or connection.vendor != "postgresql":
+        return False
+    return not connection.in_atomic_block and connection.get_autocommit()
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -457,6 +488,9 @@ class _RowParser:
         self._dates: dict[str, datetime | str] = {}
         self._amounts: dict[tuple[str, str], int | str] = {}
         self._currencies: dict[str, str | None] = {}
+        # Cell → (status, reason refused or ""); cell → (code, reason refused or ""): a file holds few.
+        self._statuses: dict[str, tuple[str, str]] = {}
+        self._codes: dict[str, tuple[str, str]] = {}
 
     def _email(self, value: str) -> str | None:
         if value not in self._emails:
@@ -498,6 +532,36 @@ class _RowParser:
                 except MoneyError:
                     self._currencies[value] = None
         return self._currencies[value]
+
+    def _status(self, value: str) -> tuple[str, str]:
+        """Return the canonical status of a cell and, when it is not one, the reason."""
+        cached = self._statuses.get(value)
+        if cached is not None:
+            return cached
+        text = value.strip().lower().replace(" ", "_").replace("-", "_")
+        status = _STATUS_ALIASES.get(text.replace("_", ""), text)
+        reason = ""
+        if status not in STATUSES:
+            shown = value.strip()
+            reason = ((f"unknown status {shown!r}" if shown else "is required")
+                      + f"; expected one of {', '.join(STATUSES)}")
+        if len(self._statuses) < 10_000:
+            self._statuses[value] = (status, reason)
+        return status, reason
+
+    def _code(self, value: str) -> tuple[str, str]:
+        """Return the agent code of a cell (upper case, "" when blank or malformed) and, when malformed, why."""
+        cached = self._codes.get(value)
+        if cached is not None:
+            return cached
+        code = value.strip().upper()
+        reason = ""
+        if code and not _CODE.match(code):
+            reason = f"unknown agent code {value.strip()!r} (codes are letters and digits)"
+            code = ""
+        if len(self._codes) < 100_000:
+            self._codes[value] = (code, reason)
+        return code, reason
 
     def _amount(self, value: str, currency: str) -> int | str:
         """Return minor units, or the reason the cell is not an amount in ``currency``."""
@@ -570,13 +634,9 @@ class _RowParser:
             else:
                 row.amount = amount
 
-        status_text = record[self.i_status].strip().lower().replace(" ", "_").replace("-", "_")
-        status = _STATUS_ALIASES.get(status_text.replace("_", ""), status_text)
-        if status not in STATUSES:
-            shown = record[self.i_status].strip()
-            errors.append(RowError(line, "Subscription Status",
-                                   (f"unknown status {shown!r}" if shown else "is required")
-                                   + f"; expected one of {', '.join(STATUSES)}"))
+        status, reason = self._status(record[self.i_status])
+        if reason:
+            errors.append(RowError(line, "Subscription Status", reason))
         row.status = status
 
         occurred_at = self._date(record[self.i_date])
@@ -589,11 +649,9 @@ class _RowParser:
             if isinstance(renewal, str):
                 errors.append(RowError(line, "Renewal Date", renewal))
 
-        code = record[self.i_code].strip().upper()
-        if code and not _CODE.match(code):
-            shown = record[self.i_code].strip()
-            errors.append(RowError(line, "Agent Code", f"unknown agent code {shown!r} (codes are letters and digits)"))
-            code = ""
+        code, reason = self._code(record[self.i_code])
+        if reason:
+            errors.append(RowError(line, "Agent Code", reason))
         row.code = code
         if not errors:
             row.record = record
@@ -677,7 +735,7 @@ class _Planned:
 class _Importer:
     def __init__(self, *, workspace: Workspace, header: Header, result: ImportResult,
                  progress: ProgressCallback | None, plan: PlanSink | None,
-                 reported: dict[str, str] | None = None) -> None:
+                 reported: dict[str, str] | None = None, pipelined: bool = False) -> None:
         self.workspace_id = workspace.id
         self.result = result
         self.progress = progress
@@ -692,6 +750,11 @@ class _Importer:
         self.cancellations: dict[str, _Row] = {}
         # Natural key → "source payment_ref" of payments another channel already reported with its own id.
         self.reported = reported or {}
+        # The append thread (``pipeline_appends``), started at the first append, and the one batch
+        # whose append it is running: its new items, the append, and what counts it once it is done.
+        self.pipelined = pipelined
+        self.appender: ThreadPoolExecutor | None = None
+        self.in_flight: tuple[list[_Planned], Future[list[Appended]], Callable[[], None]] | None = None
 
     # errors and codes
 
@@ -714,12 +777,24 @@ class _Importer:
 
     # events
 
-    def _event(self, item: _Planned, event_id: str) -> NewEvent:
-        """The event to append for ``item``, with its row's audit copy."""
-        assert item.row.occurred_at is not None
-        return NewEvent(workspace_id=self.workspace_id, source=SOURCE, source_event_id=item.key, type=item.kind,
-                        occurred_at=item.row.occurred_at, data=item.data, raw=self.parser.raw(item.row),
-                        event_id=event_id)
+    def _events(self, new: list[_Planned]) -> list[NewEvent]:
+        """The events to append for ``new``, each with its row's audit copy.
+
+        A row's events are adjacent in ``new`` and share one audit copy (the same dict, encoded by
+        the store for each): building it per event was about a tenth of the main thread's profiled time.
+        """
+        events: list[NewEvent] = []
+        row: _Row | None = None
+        raw: dict[str, Any] = {}
+        for item, event_id in zip(new, _event_ids(len(new)), strict=True):
+            if item.row is not row:
+                row = item.row
+                raw = self.parser.raw(row)
+            assert row.occurred_at is not None
+            events.append(NewEvent(workspace_id=self.workspace_id, source=SOURCE, source_event_id=item.key,
+                                   type=item.kind, occurred_at=row.occurred_at, data=item.data, raw=raw,
+                                   event_id=event_id))
+        return events
 
     def _plan_row(self, row: _Row, candidates: list[_Planned]) -> list[_Planned]:
         planned: list[_Planned] = []
@@ -758,10 +833,11 @@ class _Importer:
                 self.cancellations[row.email] = row
         return planned
 
-    def _settle(self, candidates: list[_Planned]) -> None:
-        """Mark each candidate append or duplicate: one query for what the store has, one append."""
+    def _settle(self, candidates: list[_Planned]) -> tuple[list[_Planned], list[NewEvent]]:
+        """Mark the candidates the store already has as duplicates (one query); return the rest and
+        the events to append for them (none in a dry run: those are marked ``append`` here)."""
         if not candidates:
-            return
+            return [], []
         existing = _stored_keys(self.workspace_id, [item.key for item in candidates])
         new: list[_Planned] = []
         for item in candidates:
@@ -772,13 +848,62 @@ class _Importer:
         if self.result.dry_run or not new:
             for item in new:
                 item.outcome = "append"
+            return [], []
+        # Events (ids, audit copies) are built only now, for what is appended: a re-upload builds none.
+        return new, self._events(new)
+
+    # appending, in order, at most one batch in flight
+
+    @staticmethod
+    def _mark(new: list[_Planned], appended: list[Appended]) -> None:
+        # A concurrent import may have appended the same key since the store check: the store's
+        # unique constraint still decides, and its twin answer counts as a duplicate here.
+        for item, outcome in zip(new, appended, strict=True):
+            item.outcome = "append" if outcome.created else "duplicate"
+
+    def _hand_over(self, new: list[_Planned], events: list[NewEvent], finish: Callable[[], None]) -> None:
+        """Append a batch's ``events`` (for its ``new`` items), then run ``finish``, which counts the batch.
+
+        Batches finish in order. Without the pipeline: append, then finish, as one step. Pipelined:
+        the batch in flight is finished first (its append must have succeeded before the next one
+        starts, so a failed append stops the import with nothing appended after it), then this
+        batch's append starts on the append thread and the next batch is read and planned while
+        the database works; ``finish`` runs when the following batch is handed over or at the end.
+        """
+        self._drain()
+        if not events:
+            finish()
+        elif not self.pipelined:
+            self._mark(new, event_append_many(events))
+            finish()
+        else:
+            if self.appender is None:
+                self.appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-append")
+            self.in_flight = (new, self.appender.submit(event_append_many, events), finish)
+
+    def _drain(self) -> None:
+        """Wait for the batch in flight, if any, and finish it; its append's error is raised here."""
+        if self.in_flight is None:
             return
-        # A concurrent import may have appended the same key since the check: the store's unique
-        # constraint still decides, and its twin answer counts as a duplicate here. Events (ids,
-        # audit copies) are built only now, for what is appended: a re-upload builds none.
-        events = [self._event(item, event_id) for item, event_id in zip(new, _event_ids(len(new)), strict=True)]
-        for item, appended in zip(new, event_append_many(events), strict=True):
-            item.outcome = "append" if appended.created else "duplicate"
+        new, appending, finish = self.in_flight
+        self.in_flight = None
+        self._mark(new, appending.result())
+        finish()
+
+    def _close(self) -> None:
+        """Stop the append thread, closing its database connection (Django's are per thread)."""
+        if self.appender is None:
+            return
+        appender, self.appender = self.appender, None
+        try:
+            # A session that fails to close cleanly is gone either way; its error must not
+            # replace the import's outcome (or the error the import is already raising).
+            with contextlib.suppress(DatabaseError):
+                appender.submit(connections.close_all).result()
+        finally:
+            appender.shutdown(wait=True)
+
+    # batches
 
     def _count(self, planned: list[_Planned]) -> bool:
         fresh = False
@@ -796,17 +921,25 @@ class _Importer:
         self._resolve_codes(pending)
         candidates: list[_Planned] = []
         planned_rows: list[tuple[_Row, list[_Planned]]] = []
+        invalid: list[_Row] = []
         for row in pending:
             if row.code and row.code in self.inactive_codes:
                 row.errors.append(RowError(row.line, "Agent Code",
                                            f"unknown or inactive agent code {row.code!r}"))
             if row.errors:
-                self.result.rows_invalid += 1
-                for error in row.errors:
-                    self._error(error)
+                invalid.append(row)
                 continue
             planned_rows.append((row, self._plan_row(row, candidates)))
-        self._settle(candidates)
+        new, events = self._settle(candidates)
+        self._hand_over(new, events, partial(self._finish_rows, len(pending), invalid, planned_rows))
+
+    def _finish_rows(self, done: int, invalid: list[_Row], planned_rows: list[tuple[_Row, list[_Planned]]]) -> None:
+        """Count a batch of rows once its append is done: the result and callbacks move batch by batch,
+        so a progress callback never counts a row (valid or not) of a batch still being appended."""
+        for row in invalid:
+            self.result.rows_invalid += 1
+            for error in row.errors:
+                self._error(error)
         for row, planned in planned_rows:
             if self._count(planned):
                 self.result.rows_new += 1
@@ -814,9 +947,15 @@ class _Importer:
                 self.result.rows_duplicate += 1
             if self.plan is not None:
                 self.plan({"line": row.line, "events": [item.as_dict() for item in planned]})
-        self.result.rows_done += len(pending)
+        self.result.rows_done += done
         if self.progress is not None:
             self.progress(self.result)
+
+    def _finish_cancellations(self, chunk: list[_Row], planned: list[_Planned]) -> None:
+        self._count(planned)
+        if self.plan is not None:
+            for row, item in zip(chunk, planned, strict=True):
+                self.plan({"line": row.line, "events": [item.as_dict()]})
 
     def flush_cancellations(self) -> None:
         rows = sorted(self.cancellations.values(), key=lambda row: row.line)
@@ -827,28 +966,35 @@ class _Importer:
                 _Planned(row, "cancel:" + normalise_email(row.email), "subscription.cancelled", {"email": row.email})
                 for row in chunk
             ]
-            self._settle(planned)
-            self._count(planned)
-            if self.plan is not None:
-                for row, item in zip(chunk, planned, strict=True):
-                    self.plan({"line": row.line, "events": [item.as_dict()]})
+            new, events = self._settle(planned)
+            self._hand_over(new, events, partial(self._finish_cancellations, chunk, planned))
+        self._drain()
         if rows and self.progress is not None:
             self.progress(self.result)
 
     def run(self, records: Iterator[tuple[int, list[str]]]) -> None:
-        pending: list[_Row] = []
-        header_seen = False
-        for line, record in records:
-            if not header_seen:
-                header_seen = True
-                continue
-            pending.append(self.parser.parse(line, record))
-            if len(pending) >= self.batch_rows:
+        try:
+            pending: list[_Row] = []
+            header_seen = False
+            for line, record in records:
+                if not header_seen:
+                    header_seen = True
+                    continue
+                pending.append(self.parser.parse(line, record))
+                if len(pending) >= self.batch_rows:
+                    self.flush(pending)
+                    pending = []
+            if pending:
                 self.flush(pending)
-                pending = []
-        if pending:
-            self.flush(pending)
-        self.flush_cancellations()
+            self.flush_cancellations()
+        except BaseException:
+            # A failure while the next batch was read or planned: the batch in flight commits
+            # anyway, so it is counted and reported as without the pipeline (the failure wins).
+            with contextlib.suppress(Exception):
+                self._drain()
+            raise
+        finally:
+            self._close()
 
 
 def _day_bound(text: str, *, upper: bool) -> datetime:
@@ -900,7 +1046,9 @@ def import_csv(*, workspace: Workspace, stream: IO[bytes], dry_run: bool = False
     ``stream`` is a seekable binary file. ``progress`` is called after every batch with the
     running result; ``plan`` receives one ``{"line", "events": [...]}`` per valid row (and per
     deferred cancellation) with each event's outcome, ``append`` or ``duplicate``. Raises
-    ``ImportFileError`` (nothing appended) when the file as a whole cannot be read.
+    ``ImportFileError`` (nothing appended) when the file as a whole cannot be read. Any other
+    error (the database's, a callback's) is raised as it is; the batches appended before it stay,
+    each committed on its own, and uploading the file again appends only what is missing.
     """
     scan = scan_csv(stream)
     result = ImportResult(dry_run=dry_run, filename=filename, rows_total=scan.rows,
@@ -908,6 +1056,7 @@ def import_csv(*, workspace: Workspace, stream: IO[bytes], dry_run: bool = False
     if progress is not None:
         progress(result)
     importer = _Importer(workspace=workspace, header=scan.header, result=result, progress=progress, plan=plan,
-                         reported=reported_elsewhere(workspace.id, scan.first_day, scan.last_day))
+                         reported=reported_elsewhere(workspace.id, scan.first_day, scan.last_day),
+                         pipelined=pipeline_appends(dry_run=dry_run))
     _read(stream, importer.run)
     return result
