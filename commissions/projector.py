@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from ingestion.bulk_writes import insert_rows, row_maker
+from ingestion.bulk_writes import insert_rows
 from ingestion.models import Event
 from ingestion.projections import Projector
 from ingestion.store import StoredEvent
@@ -52,8 +52,6 @@ _PAYMENT_FIELDS = tuple(f for f in PaymentState.__dataclass_fields__)
 _DISPUTE_FIELDS = tuple(f for f in Dispute.__dataclass_fields__)
 _PAYOUT_FIELDS = tuple(f for f in PayoutState.__dataclass_fields__ if f != "entry_ids")
 
-_entry_row = row_maker(LedgerEntry)
-_trail_row = row_maker(LedgerTrail)
 
 
 def decisions_between(low: int, high: int, *, workspace_id: str | None = None) -> dict[int, list[Decision]]:
@@ -213,7 +211,7 @@ def load_for(book: LedgerBook, views: Iterable[EventView], decisions: dict[int, 
 
 def save(book: LedgerBook) -> None:
     """Write what applying the batch changed: new rows inserted, state rows upserted."""
-    insert_rows(LedgerEntry, [_entry_row(**e.__dict__) for e in book.new_entries])
+    insert_rows(LedgerEntry, book.new_entries)  # an ``Entry`` has the model's fields
     payments = book.changed_payments()
     if payments:
         LedgerPayment.objects.bulk_create(
@@ -227,7 +225,7 @@ def save(book: LedgerBook) -> None:
             update_fields=[f for f in _DISPUTE_FIELDS
                            if f not in ("id", "workspace_id", "payment_ref", "dispute_ref")],
         )
-    insert_rows(LedgerTrail, [_trail_row(**n.__dict__) for n in book.new_trail])
+    insert_rows(LedgerTrail, book.new_trail)
     payouts = book.changed_payouts()
     if payouts:
         Payout.objects.bulk_create(

@@ -108,6 +108,13 @@ def row_maker(model: type[M]) -> Callable[..., M]:
     return make
 
 
+def _as_instance(model: type[M], row: Any) -> M:
+    if isinstance(row, model):
+        return row
+    return model(**{f.attname: getattr(row, f.attname) for f in model._meta.concrete_fields
+                    if hasattr(row, f.attname)})
+
+
 def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
     values = list(values)
     for start in range(0, len(values), size):
@@ -133,9 +140,13 @@ def _column_types(cursor: Any, table: str, columns: Sequence[str]) -> list[int]:
     return [known[column] for column in columns]
 
 
-def insert_rows(model: type[Model], rows: Sequence[Model], *, set_ids: bool = False) -> None:
+def insert_rows(model: type[Model], rows: Sequence[Any], *, set_ids: bool = False) -> None:
     """INSERT new ``rows`` of ``model`` (no conflict expected).
 
+    A row is a ``model`` instance, or any object with the model's fields as attributes (by
+    attname; a generated primary key may be missing), such as the ledger's own ``Entry``
+    dataclass: on PostgreSQL it is copied as it is, where building a model instance for each of
+    a batch's thousands of entries, from keyword arguments, was a tenth of the ledger's CPU.
     Rows whose primary key the database generates keep ``pk = None`` afterwards, unlike
     ``bulk_create``, unless ``set_ids``: their ids are then drawn from the table's sequence first
     (one query), in row order, so a caller can update the rows later by primary key.
@@ -144,7 +155,8 @@ def insert_rows(model: type[Model], rows: Sequence[Model], *, set_ids: bool = Fa
         return
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(rows, batch_size=CHUNK)  # sets generated ids itself
+        # bulk_create sets generated ids itself, on model instances only.
+        model.objects.bulk_create([_as_instance(model, row) for row in rows], batch_size=CHUNK)
         return
     meta = model._meta
     pk = meta.pk
@@ -159,7 +171,7 @@ def insert_rows(model: type[Model], rows: Sequence[Model], *, set_ids: bool = Fa
                     setattr(row, pk.attname, value)
     fields = [f for f in meta.concrete_fields
               if not (f.primary_key and isinstance(f, AutoField)
-                      and all(getattr(row, f.attname) is None for row in rows))]
+                      and all(getattr(row, f.attname, None) is None for row in rows))]
     ordered, values = _row_writer(fields, connection)
     columns = ", ".join(quote(f.column) for f in ordered)
     with connection.cursor() as cursor:

@@ -138,3 +138,31 @@ def test_any_of_works_on_a_foreign_key_and_takes_a_set(tenant):
     insert_rows(ReferralCode, [_code(other, key) for key in _KEYS])
     found = ReferralCode.objects.filter(workspace_id__any_of={ws}, code__any_of={"A", "C"})
     assert sorted(found.values_list("workspace_id", "code")) == [(ws, "A"), (ws, "C")]
+
+
+def test_rows_may_be_plain_objects_with_the_models_fields(tenant):
+    """A projector's own dataclass rows are inserted as they are: the same row as a model instance."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class CodeRow:  # ReferralCode's fields, without the generated id
+        workspace_id: str
+        code: str
+        enrollment_id: str
+        agent_id: str
+        agent_email: str
+        program_id: str
+        product_id: str
+        terms: dict
+        status: str
+        approved_event_id: str
+        approved_position: int | None
+        decided_event_id: str
+        decided_position: int
+
+    ws = tenant.workspace.id
+    plain = CodeRow(ws, "PLAIN", "enr_1", "agt_1", "", "prg_1", "", {"referral": {"type": "percent", "value": "20"},
+                    "note": "naïve\t\"q\"\n"}, ReferralCode.Status.APPROVED, "", None, "evt_1", 7)
+    insert_rows(ReferralCode, [plain])
+    insert_rows(ReferralCode, [_code(ws, "MODEL")])
+    assert _stored("PLAIN") == _stored("MODEL")
