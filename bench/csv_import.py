@@ -10,9 +10,7 @@ text columns (no validation, no events), with the importer/COPY ratio. Projectio
 during the imports (their wake-ups are switched off), so the figures are the importer's own;
 with ``--catch-up``, the projections catching up afterwards are timed and printed separately.
 ``--rows`` makes a quick run (the targets are for the default 100,000); ``--profile`` prints where
-the import's and the re-upload's time goes (cProfile, slower; it sees the main thread only, so a
-pipelined import's appends show as the wait for them). ``REFAIRN_CSV_PIPELINE=0`` switches off the
-pipelined append (``ingestion.csv_import.pipeline_appends``), to compare against it.
+the import's and the re-upload's time goes (cProfile, slower).
 
 Targets (issue #7, printed, never asserted): ≥25,000 rows/s for 100k rows, peak memory ≤200 MB,
 re-upload ≥50,000 rows/s appending 0 events.
@@ -105,7 +103,7 @@ def main() -> None:
 
     from agents.services import agent_create, enrollment_apply, enrollment_approve, program_create
     from ingestion import projections
-    from ingestion.csv_import import import_csv, pipeline_appends
+    from ingestion.csv_import import import_csv
     from ingestion.models import Event
     from ingestion.workspaces import workspace_create
 
@@ -133,8 +131,7 @@ def main() -> None:
     started = time.perf_counter()
     generate(path, rows=args.rows, customers=args.customers, codes=codes)
     print(f"database: {connection.vendor}; file: {args.rows:,} rows, {args.customers:,} customers, "
-          f"{path.stat().st_size / 1e6:.1f} MB, written in {time.perf_counter() - started:.1f} s; pipelined append: "
-          f"{'on' if pipeline_appends(dry_run=False) else 'off'}")
+          f"{path.stat().st_size / 1e6:.1f} MB, written in {time.perf_counter() - started:.1f} s")
 
     # Wake-ups off: the importer is measured alone; projections are caught up (and timed) after.
     projections.schedule_run = lambda: None  # type: ignore[assignment]

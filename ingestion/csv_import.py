@@ -12,9 +12,7 @@ How a file goes in:
    is reported with its physical line, column and reason; good rows still go in), agent codes
    are checked with one query per batch, the batch's keys are checked against the store with one
    query, and only what is new goes to ``event_append_many``. A dry run does everything except
-   that append, so it plans exactly what a real run would append. On PostgreSQL, outside a
-   transaction, a batch is appended on a second thread while the next one is read and planned
-   (``pipeline_appends``); batches are still appended, counted and reported one by one, in order.
+   that append, so it plans exactly what a real run would append.
 
 Each valid row becomes, in this order:
 
@@ -46,18 +44,15 @@ import base64
 import contextlib
 import csv
 import io
-import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, connections
+from django.db import connection
 
 from .api_io import MAX_MINOR, parse_email
 from .errors import ApplicationError
@@ -65,7 +60,7 @@ from .lookups import lookup
 from .models import Event, Workspace
 from .money import MoneyError, exponent, normalise_currency, to_minor
 from .natural_keys import NATURAL_KEY_PREFIX, customer_email_key, normalise_email, payment_natural_key
-from .store import Appended, NewEvent, event_append_many
+from .store import NewEvent, event_append_many
 
 SOURCE = "csv"
 SNIFF_BYTES = 64 * 1024
@@ -124,32 +119,6 @@ def batch_events() -> int:
 
 def max_errors() -> int:
     return int(getattr(settings, "REFAIRN_CSV_MAX_ERRORS", 1000))
-
-
-def pipeline_appends(*, dry_run: bool) -> bool:
-    """Whether this import appends each batch on a second thread while it reads and plans the next.
-
-    An import is about half Python (reading, parsing, planning rows, building events) and half
-    PostgreSQL (the batch's COPY and ``INSERT … SELECT``); psycopg releases the GIL while it waits
-    on the server, so the two overlap. Only where that is safe and pays:
-
-    * PostgreSQL: SQLite has one writer and no server working in parallel.
-    * a real run: a dry run appends nothing.
-    * the caller outside any transaction (``atomic()``, a test's transaction, autocommit off):
-      the append thread has its own connection, which cannot see the caller's uncommitted rows
-      and would not roll back with them; there, each batch is appended on the caller's connection.
-
-    ``REFAIRN_CSV_PIPELINE`` (a setting, else the environment variable; ``0``/``false`` = off)
-    switches it off, to compare against it. What it gains depends on free cores: on the shared
-    two-core development machine it measured within the noise, the append itself being the longer
-    half (bench/RESULTS.md, "CSV import").
-    """
-    enabled = getattr(settings, "REFAIRN_CSV_PIPELINE", None)
-    if enabled is None:
-        enabled = os.environ.get("REFAIRN_CSV_PIPELINE", "1").strip().lower() not in ("0", "false", "no", "off")
-    if not enabled or dry_run or connection.vendor != "postgresql":
-        return False
-    return not connection.in_atomic_block and connection.get_autocommit()
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -735,7 +704,7 @@ class _Planned:
 class _Importer:
     def __init__(self, *, workspace: Workspace, header: Header, result: ImportResult,
                  progress: ProgressCallback | None, plan: PlanSink | None,
-                 reported: dict[str, str] | None = None, pipelined: bool = False) -> None:
+                 reported: dict[str, str] | None = None) -> None:
         self.workspace_id = workspace.id
         self.result = result
         self.progress = progress
@@ -750,11 +719,6 @@ class _Importer:
         self.cancellations: dict[str, _Row] = {}
         # Natural key → "source payment_ref" of payments another channel already reported with its own id.
         self.reported = reported or {}
-        # The append thread (``pipeline_appends``), started at the first append, and the one batch
-        # whose append it is running: its new items, the append, and what counts it once it is done.
-        self.pipelined = pipelined
-        self.appender: ThreadPoolExecutor | None = None
-        self.in_flight: tuple[list[_Planned], Future[list[Appended]], Callable[[], None]] | None = None
 
     # errors and codes
 
@@ -852,56 +816,20 @@ class _Importer:
         # Events (ids, audit copies) are built only now, for what is appended: a re-upload builds none.
         return new, self._events(new)
 
-    # appending, in order, at most one batch in flight
+    # appending
 
-    @staticmethod
-    def _mark(new: list[_Planned], appended: list[Appended]) -> None:
-        # A concurrent import may have appended the same key since the store check: the store's
-        # unique constraint still decides, and its twin answer counts as a duplicate here.
-        for item, outcome in zip(new, appended, strict=True):
-            item.outcome = "append" if outcome.created else "duplicate"
+    def _append(self, new: list[_Planned], events: list[NewEvent]) -> None:
+        """Append a batch's ``events`` and mark its ``new`` items by what the store did.
 
-    def _hand_over(self, new: list[_Planned], events: list[NewEvent], finish: Callable[[], None]) -> None:
-        """Append a batch's ``events`` (for its ``new`` items), then run ``finish``, which counts the batch.
-
-        Batches finish in order. Without the pipeline: append, then finish, as one step. Pipelined:
-        the batch in flight is finished first (its append must have succeeded before the next one
-        starts, so a failed append stops the import with nothing appended after it), then this
-        batch's append starts on the append thread and the next batch is read and planned while
-        the database works; ``finish`` runs when the following batch is handed over or at the end.
+        A concurrent import may have appended the same key since the store check: the store's
+        unique constraint still decides, and its twin answer counts as a duplicate here. (Appending
+        a batch on a second thread while the next one was planned measured no faster on two cores:
+        the append is the longer half, and the database needs the other core; bench/RESULTS.md.)
         """
-        self._drain()
         if not events:
-            finish()
-        elif not self.pipelined:
-            self._mark(new, event_append_many(events))
-            finish()
-        else:
-            if self.appender is None:
-                self.appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-append")
-            self.in_flight = (new, self.appender.submit(event_append_many, events), finish)
-
-    def _drain(self) -> None:
-        """Wait for the batch in flight, if any, and finish it; its append's error is raised here."""
-        if self.in_flight is None:
             return
-        new, appending, finish = self.in_flight
-        self.in_flight = None
-        self._mark(new, appending.result())
-        finish()
-
-    def _close(self) -> None:
-        """Stop the append thread, closing its database connection (Django's are per thread)."""
-        if self.appender is None:
-            return
-        appender, self.appender = self.appender, None
-        try:
-            # A session that fails to close cleanly is gone either way; its error must not
-            # replace the import's outcome (or the error the import is already raising).
-            with contextlib.suppress(DatabaseError):
-                appender.submit(connections.close_all).result()
-        finally:
-            appender.shutdown(wait=True)
+        for item, outcome in zip(new, event_append_many(events), strict=True):
+            item.outcome = "append" if outcome.created else "duplicate"
 
     # batches
 
@@ -930,12 +858,7 @@ class _Importer:
                 invalid.append(row)
                 continue
             planned_rows.append((row, self._plan_row(row, candidates)))
-        new, events = self._settle(candidates)
-        self._hand_over(new, events, partial(self._finish_rows, len(pending), invalid, planned_rows))
-
-    def _finish_rows(self, done: int, invalid: list[_Row], planned_rows: list[tuple[_Row, list[_Planned]]]) -> None:
-        """Count a batch of rows once its append is done: the result and callbacks move batch by batch,
-        so a progress callback never counts a row (valid or not) of a batch still being appended."""
+        self._append(*self._settle(candidates))
         for row in invalid:
             self.result.rows_invalid += 1
             for error in row.errors:
@@ -947,15 +870,9 @@ class _Importer:
                 self.result.rows_duplicate += 1
             if self.plan is not None:
                 self.plan({"line": row.line, "events": [item.as_dict() for item in planned]})
-        self.result.rows_done += done
+        self.result.rows_done += len(pending)
         if self.progress is not None:
             self.progress(self.result)
-
-    def _finish_cancellations(self, chunk: list[_Row], planned: list[_Planned]) -> None:
-        self._count(planned)
-        if self.plan is not None:
-            for row, item in zip(chunk, planned, strict=True):
-                self.plan({"line": row.line, "events": [item.as_dict()]})
 
     def flush_cancellations(self) -> None:
         rows = sorted(self.cancellations.values(), key=lambda row: row.line)
@@ -966,35 +883,28 @@ class _Importer:
                 _Planned(row, "cancel:" + normalise_email(row.email), "subscription.cancelled", {"email": row.email})
                 for row in chunk
             ]
-            new, events = self._settle(planned)
-            self._hand_over(new, events, partial(self._finish_cancellations, chunk, planned))
-        self._drain()
+            self._append(*self._settle(planned))
+            self._count(planned)
+            if self.plan is not None:
+                for row, item in zip(chunk, planned, strict=True):
+                    self.plan({"line": row.line, "events": [item.as_dict()]})
         if rows and self.progress is not None:
             self.progress(self.result)
 
     def run(self, records: Iterator[tuple[int, list[str]]]) -> None:
-        try:
-            pending: list[_Row] = []
-            header_seen = False
-            for line, record in records:
-                if not header_seen:
-                    header_seen = True
-                    continue
-                pending.append(self.parser.parse(line, record))
-                if len(pending) >= self.batch_rows:
-                    self.flush(pending)
-                    pending = []
-            if pending:
+        pending: list[_Row] = []
+        header_seen = False
+        for line, record in records:
+            if not header_seen:
+                header_seen = True
+                continue
+            pending.append(self.parser.parse(line, record))
+            if len(pending) >= self.batch_rows:
                 self.flush(pending)
-            self.flush_cancellations()
-        except BaseException:
-            # A failure while the next batch was read or planned: the batch in flight commits
-            # anyway, so it is counted and reported as without the pipeline (the failure wins).
-            with contextlib.suppress(Exception):
-                self._drain()
-            raise
-        finally:
-            self._close()
+                pending = []
+        if pending:
+            self.flush(pending)
+        self.flush_cancellations()
 
 
 def _day_bound(text: str, *, upper: bool) -> datetime:
@@ -1056,7 +966,6 @@ def import_csv(*, workspace: Workspace, stream: IO[bytes], dry_run: bool = False
     if progress is not None:
         progress(result)
     importer = _Importer(workspace=workspace, header=scan.header, result=result, progress=progress, plan=plan,
-                         reported=reported_elsewhere(workspace.id, scan.first_day, scan.last_day),
-                         pipelined=pipeline_appends(dry_run=dry_run))
+                         reported=reported_elsewhere(workspace.id, scan.first_day, scan.last_day))
     _read(stream, importer.run)
     return result
