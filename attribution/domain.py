@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 _CODE_RE = re.compile(r"^[A-Z0-9]{1,32}$")
@@ -208,3 +209,8 @@ def payment_order(occurred_at: datetime, payment_ref: str) -> tuple[datetime, st
     signup or a metadata code treats as the first) must not depend on the order of arrival.
     """
     return (occurred_at, payment_ref)
+
+
+# ``payment_order`` of a payment record, read in C: a backlog of older payments re-sorts its
+# customers' payments at each arrival, and a Python key function per row was a tenth of its drain.
+payment_record_order = attrgetter("occurred_at", "payment_ref")

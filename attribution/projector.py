@@ -825,7 +825,7 @@ class _UnitOfWork:
         if not customer.payments_count:
             return
         parked = sorted((r for r in self.customer_payments(customer) if not r.attributed),
-                        key=lambda r: domain.payment_order(r.occurred_at, r.payment_ref))
+                        key=domain.payment_record_order)
         # An unattributed customer has no attributed payment, so these are all its payments and
         # the decided numbers are the business-time ones (``first_payment_at`` is already parked[0]'s).
         for sequence, record in enumerate(parked, start=1):
@@ -957,7 +957,7 @@ class _UnitOfWork:
             customer.last_payment_at = record.occurred_at
             return False
         ordered = sorted(self.customer_payments(customer),
-                         key=lambda r: domain.payment_order(r.occurred_at, r.payment_ref))
+                         key=domain.payment_record_order)
         for number, row in enumerate(ordered, start=1):
             if row.sequence != number:
                 row.sequence = number
@@ -1007,7 +1007,7 @@ class _UnitOfWork:
         if not payment_date(customer.first_payment_at) <= day <= payment_date(customer.last_payment_at):
             return None
         for record in sorted(self.customer_payments(customer),
-                             key=lambda r: domain.payment_order(r.occurred_at, r.payment_ref)):
+                             key=domain.payment_record_order):
             if record.payment_ref.startswith(NATURAL_KEY_PREFIX) or record.alias_ref not in ("", payment_ref):
                 continue
             key = payment_natural_key(email=email, paid_at=record.occurred_at, amount=record.amount,

@@ -126,3 +126,12 @@ def test_late_payments_of_a_known_customer_in_one_batch_are_numbered_with_its_st
     assert _numbers(ws) == {"ch_jan": 1, "ch_feb": 2, "ch_apr": 3, "ch_may": 4, "ch_jun": 5}
     customer = Customer.objects.get(email="backlog@example.com")
     assert (customer.first_payment_at, customer.last_payment_at, customer.payments_count) == (at(1), at(152), 5)
+
+
+def test_a_records_sort_key_is_the_payment_order_of_its_time_and_ref():
+    from datetime import UTC, datetime
+
+    from attribution import domain
+
+    record = PaymentRecord(occurred_at=datetime(2024, 5, 1, tzinfo=UTC), payment_ref="pi_2")
+    assert domain.payment_record_order(record) == domain.payment_order(record.occurred_at, record.payment_ref)
