@@ -139,9 +139,10 @@ def _one_round_trip() -> bool:
     one. Client-side parameter binding (Django's default for psycopg 3) is what lets several
     statements with parameters share one message.
     """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    conn = connections[DEFAULT_DB_ALIAS]  # once: each use of the ``connection`` proxy looks it up again
+    if conn.vendor != "postgresql" or conn.in_atomic_block:
         return False
-    return not (connection.settings_dict.get("OPTIONS") or {}).get("server_side_binding")
+    return not (conn.settings_dict.get("OPTIONS") or {}).get("server_side_binding")
 
 
 def _execute_all(statements: Sequence[Statement]) -> None:
@@ -205,12 +206,13 @@ def _row_values(new: NewEvent, recorded_at: object, adapt_datetime: Callable[[ob
 
 
 def _insert_statement(news: Iterable[NewEvent], *, returning: bool = True) -> Statement:
-    recorded_at = connection.ops.adapt_datetimefield_value(timezone.now())
-    json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    conn = connections[DEFAULT_DB_ALIAS]
+    adapt = conn.ops.adapt_datetimefield_value
+    recorded_at = adapt(timezone.now())
+    json_cast = "::jsonb" if conn.vendor == "postgresql" else ""
     row_sql = f"(%s, %s, %s, %s, %s, %s, %s, %s{json_cast}, %s{json_cast}, %s, %s)"
     rows: list[str] = []
     params: list[object] = []
-    adapt = connection.ops.adapt_datetimefield_value
     for new in news:
         rows.append(row_sql)
         params.extend(_row_values(new, recorded_at, adapt))

@@ -169,9 +169,19 @@ class Provider:
 # --- helpers -------------------------------------------------------------------------------
 
 
+# Paths are the mappings' literals: each is split once, not on every call (dig runs a dozen times
+# per webhook).
+_PATHS: dict[str, tuple[str, ...]] = {}
+
+
 def dig(value: Any, path: str, default: Any = None) -> Any:
     """Return ``value["a"]["b"]`` for path ``"a.b"``, or ``default`` when any step is missing."""
-    for part in path.split("."):
+    parts = _PATHS.get(path)
+    if parts is None:
+        parts = tuple(path.split("."))
+        if len(_PATHS) < 512:  # bounded, should a caller ever build paths from data
+            _PATHS[path] = parts
+    for part in parts:
         if isinstance(value, dict):
             value = value.get(part)
         else:
