@@ -178,7 +178,8 @@ class _UnitOfWork:
         self._clear_maps()
 
     def size(self) -> int:
-        return len(self.customers) + len(self.payments) + len(self.clicks) + len(self.by_email)
+        return (len(self.customers) + len(self.payments) + len(self.clicks) + len(self.by_email)
+                + len(self.customer_ids))
 
     def _stored(self, tag: str, ws: str, values: Iterable[Any]) -> list[Any]:
         """Of ``values`` the maps lack, those the tables may hold: all, unless ``complete``."""
@@ -225,6 +226,9 @@ class _UnitOfWork:
         self.codes_by_agent[(ws, row.agent_id)].append(row)
 
     def _clear_maps(self) -> None:
+        # The id ``create_customer`` derives for a customer key: every payment of a batch asks
+        # (``prefetch``), and a customer's payments share its key.
+        self.customer_ids: dict[tuple[str, str], str] = {}
         # Identity maps. A key present with ``None`` is known not to exist.
         self.clicks: dict[tuple[str, str], Click | None] = {}
         self.customers: dict[str, Customer | None] = {}
@@ -316,7 +320,7 @@ class _UnitOfWork:
                 key = domain.customer_key(
                     customer_ref=ids.ref, email=ids.email, provider=ids.provider, provider_customer_id=ids.pcid,
                     payment_ref=domain.text(data.get("payment_ref")) if kind == "payment.succeeded" else "")
-                customer_ids.add(derived_id("cus", ws, key))
+                customer_ids.add(self.customer_id_of(ws, key))
 
         for ws, values in codes.items():
             self._load_codes(ws, values)
@@ -349,6 +353,13 @@ class _UnitOfWork:
         for ws, values in attributed.items():
             self._load_codes(ws, values)
         self._load_payments_of(self._late_payers(payment_events))
+
+    def customer_id_of(self, ws: str, key: str) -> str:
+        """The id of the customer created for ``key`` (``domain.customer_key``): derived once per run."""
+        found = self.customer_ids.get((ws, key))
+        if found is None:
+            found = self.customer_ids[(ws, key)] = derived_id("cus", ws, key)
+        return found
 
     def _late_payers(self, payment_events: list[tuple[StoredEvent, dict]]) -> set[str]:
         """Known customers a payment of the batch is dated before (or with) their last payment.
@@ -724,7 +735,7 @@ class _UnitOfWork:
         ws = event.workspace_id
         key = domain.customer_key(customer_ref=ids.ref, email=ids.email, provider=ids.provider,
                                   provider_customer_id=ids.pcid, payment_ref=payment_ref)
-        customer_id = derived_id("cus", ws, key)
+        customer_id = self.customer_id_of(ws, key)
         if self.customer(customer_id) is not None:  # defensive: never reuse a row for another key
             customer_id = derived_id("cus", ws, key, event.event_id)
         customer = _customer_row(
