@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -37,8 +37,11 @@ def _count(cache_key: str, timeout: int) -> int:
     """Add one to the window's counter and return it.
 
     On Redis: INCR and EXPIRE NX in one pipelined round trip (Django's ``cache.incr`` checks that
-    the key exists first, a second round trip on every request). Elsewhere the cache API.
+    the key exists first, a second round trip on every request). Elsewhere the cache API. The
+    backend itself, not ``django.core.cache.cache``: that is a proxy, never a ``RedisCache``, and
+    the check through it sent every counted request the two-round-trip way.
     """
+    cache = caches["default"]
     if isinstance(cache, RedisCache):
         client = cache._cache.get_client(write=True)
         key = cache.make_and_validate_key(cache_key)

@@ -77,3 +77,28 @@ def test_the_default_rate_allows_normal_traffic(event: Post) -> None:
 def test_rates_use_drf_notation(rate: str, parsed: tuple[int, int]) -> None:
     """Rates read like DRF's: a count per second, minute, hour or day."""
     assert parse_rate(rate) == parsed
+
+
+@pytest.mark.redis
+def test_on_redis_a_request_is_counted_in_one_pipelined_round_trip(settings: Any, monkeypatch: pytest.MonkeyPatch):
+    """INCR and EXPIRE NX together: Django's ``incr`` (a round trip to check the key, then another) is not used."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    from ingestion.throttling import _count
+    from tests.conftest import redis_url
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": redis_url(), "KEY_PREFIX": "throttle-test"}}
+    backend = caches["default"]
+    assert isinstance(backend, RedisCache)
+
+    def two_round_trips(*args: Any, **kwargs: Any) -> int:
+        raise AssertionError("counted with cache.incr")
+
+    monkeypatch.setattr(RedisCache, "incr", two_round_trips)
+    key = "rf:rate:test-key:60:1"
+    backend.delete(key)
+    assert [_count(key, 61), _count(key, 61)] == [1, 2]
+    assert 0 < backend._cache.get_client().ttl(backend.make_and_validate_key(key)) <= 61
+    backend.delete(key)
