@@ -23,40 +23,56 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-_KEY_SQL: dict[str, str] = {}
+_KEY_QUERY: dict[str, tuple[str, list[tuple[object, list]]]] = {}
+
+
+def _key_query() -> tuple[str, list[tuple[object, list]]]:
+    """The lookup's SQL, and for each column the converters the ORM's compiler would apply to it
+    (SQLite datetimes and booleans; none on PostgreSQL), worked out once per database vendor."""
+    found = _KEY_QUERY.get(connection.vendor)
+    if found is not None:
+        return found
+    key_fields, ws_fields = list(ApiKey._meta.concrete_fields), list(Workspace._meta.concrete_fields)
+    quote = connection.ops.quote_name
+    k, w = quote(ApiKey._meta.db_table), quote(Workspace._meta.db_table)
+    columns = [f"{k}.{quote(f.column)}" for f in key_fields] + [f"{w}.{quote(f.column)}" for f in ws_fields]
+    sql = (f"SELECT {', '.join(columns)} FROM {k} INNER JOIN {w} "
+           f"ON {w}.{quote(Workspace._meta.pk.column)} = {k}.{quote(ApiKey._meta.get_field('workspace').column)} "
+           f"WHERE {k}.{quote(ApiKey._meta.get_field('key_hash').column)} = %s")
+    converters = []
+    for f in (*key_fields, *ws_fields):
+        col = f.cached_col
+        converters.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+    found = _KEY_QUERY[connection.vendor] = (sql, converters)
+    return found
 
 
 def _key_by_hash(key_hash: str) -> ApiKey | None:
     """The key and its workspace in one plain query, built once from the models' metadata.
 
     Every API request runs it; compiling ``select_related(...).first()`` each time cost a third of
-    the lookup's CPU. ``Model.from_db`` builds the same instances the ORM would.
+    the lookup's CPU, and asking each field for its converters again on every request a good part
+    of the rest. ``Model.from_db`` builds the same instances the ORM would.
     """
-    key_fields, ws_fields = list(ApiKey._meta.concrete_fields), list(Workspace._meta.concrete_fields)
-    sql = _KEY_SQL.get(connection.vendor)
-    if sql is None:
-        quote = connection.ops.quote_name
-        k, w = quote(ApiKey._meta.db_table), quote(Workspace._meta.db_table)
-        columns = [f"{k}.{quote(f.column)}" for f in key_fields] + [f"{w}.{quote(f.column)}" for f in ws_fields]
-        sql = (f"SELECT {', '.join(columns)} FROM {k} INNER JOIN {w} "
-               f"ON {w}.{quote(Workspace._meta.pk.column)} = {k}.{quote(ApiKey._meta.get_field('workspace').column)} "
-               f"WHERE {k}.{quote(ApiKey._meta.get_field('key_hash').column)} = %s")
-        _KEY_SQL[connection.vendor] = sql
+    sql, converters = _key_query()
     with connection.cursor() as cursor:
         cursor.execute(sql, [key_hash])
         row = cursor.fetchone()
     if row is None:
         return None
     converted = []
-    for f, value in zip([*key_fields, *ws_fields], row, strict=True):
-        col = f.cached_col  # the converters the compiler would apply (SQLite datetimes, booleans)
-        for converter in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+    for (col, apply), value in zip(converters, row, strict=True):
+        for converter in apply:
             value = converter(value, col, connection)
         converted.append(value)
-    split = len(key_fields)
-    key = ApiKey.from_db(connection.alias, [f.attname for f in key_fields], converted[:split])
-    key.workspace = Workspace.from_db(connection.alias, [f.attname for f in ws_fields], converted[split:])
+    split = len(_KEY_ATTNAMES)
+    key = ApiKey.from_db(connection.alias, _KEY_ATTNAMES, converted[:split])
+    key.workspace = Workspace.from_db(connection.alias, _WORKSPACE_ATTNAMES, converted[split:])
     return key
+
+
+_KEY_ATTNAMES = [f.attname for f in ApiKey._meta.concrete_fields]
+_WORKSPACE_ATTNAMES = [f.attname for f in Workspace._meta.concrete_fields]
 
 
 class KeyPrincipal:
