@@ -53,7 +53,6 @@ _DISPUTE_FIELDS = tuple(f for f in Dispute.__dataclass_fields__)
 _PAYOUT_FIELDS = tuple(f for f in PayoutState.__dataclass_fields__ if f != "entry_ids")
 
 
-
 def decisions_between(low: int, high: int, *, workspace_id: str | None = None) -> dict[int, list[Decision]]:
     """Return the attribution decisions taken at positions low..high, grouped by position."""
     from attribution.models import PaymentAttribution

@@ -24,6 +24,8 @@ def hash_key(secret: str) -> str:
 
 
 _KEY_QUERY: dict[str, tuple[str, list[tuple[object, list]]]] = {}
+_KEY_ATTNAMES = [f.attname for f in ApiKey._meta.concrete_fields]
+_WORKSPACE_ATTNAMES = [f.attname for f in Workspace._meta.concrete_fields]
 
 
 def _key_query() -> tuple[str, list[tuple[object, list]]]:
@@ -69,10 +71,6 @@ def _key_by_hash(key_hash: str) -> ApiKey | None:
     key = ApiKey.from_db(connection.alias, _KEY_ATTNAMES, converted[:split])
     key.workspace = Workspace.from_db(connection.alias, _WORKSPACE_ATTNAMES, converted[split:])
     return key
-
-
-_KEY_ATTNAMES = [f.attname for f in ApiKey._meta.concrete_fields]
-_WORKSPACE_ATTNAMES = [f.attname for f in Workspace._meta.concrete_fields]
 
 
 class KeyPrincipal:

@@ -140,6 +140,15 @@ def _column_types(cursor: Any, table: str, columns: Sequence[str]) -> list[int]:
     return [known[column] for column in columns]
 
 
+def _copy_binary(cursor: Any, table: str, columns: str, types: list[int], rows: Sequence[Any],
+                 values: Callable[[Any], tuple]) -> None:
+    """COPY ``rows`` (their ``values``) into ``columns`` of ``table``, of those ``types``, in binary."""
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(values(row))
+
+
 def insert_rows(model: type[Model], rows: Sequence[Any], *, set_ids: bool = False) -> None:
     """INSERT new ``rows`` of ``model`` (no conflict expected).
 
@@ -176,10 +185,7 @@ def insert_rows(model: type[Model], rows: Sequence[Any], *, set_ids: bool = Fals
     columns = ", ".join(quote(f.column) for f in ordered)
     with connection.cursor() as cursor:
         types = _column_types(cursor, meta.db_table, [f.column for f in ordered])
-        with cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(types)
-            for row in rows:
-                copy.write_row(values(row))
+        _copy_binary(cursor, quote(meta.db_table), columns, types, rows, values)
 
 
 def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:
@@ -210,10 +216,7 @@ def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
         cursor.execute(f"CREATE TEMPORARY TABLE {table} ON COMMIT DROP AS "
                        f"SELECT {names} FROM {quote(meta.db_table)} WITH NO DATA")
         types = _column_types(cursor, meta.db_table, [f.column for f in ordered])
-        with cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(types)
-            for row in rows:
-                copy.write_row(values(row))
+        _copy_binary(cursor, table, names, types, rows, values)
         cursor.execute(f"UPDATE {quote(meta.db_table)} AS t SET {sets} FROM {table} AS v WHERE t.{pk} = v.{pk}")
         cursor.execute(f"DROP TABLE {table}")
 

@@ -322,7 +322,7 @@ def _delivery_insert_settled(delivery: Delivery, news: list[NewEvent]) -> tuple[
     """PostgreSQL, after the events' insert: INSERT the delivery row with the stored events' ids, in
     order, and the verdict ``duplicate`` when none of them is the one drawn here (all were in)."""
     params: list[Any] = []
-    for f in _settled_fields():
+    for f in Delivery._meta.concrete_fields:
         if f.name == "verdict":
             params.extend([Delivery.Verdict.DUPLICATE, delivery.verdict])
         elif f.name != "event_ids":
@@ -337,10 +337,6 @@ def _delivery_insert_settled(delivery: Delivery, news: list[NewEvent]) -> tuple[
 _SETTLED_SQL: dict[tuple[str, int], str] = {}
 
 
-def _settled_fields() -> list[Any]:
-    return Delivery._meta.concrete_fields
-
-
 def _settled_sql(count: int) -> str:
     """The statement of ``_delivery_insert_settled`` for ``count`` events, built once per count.
 
@@ -350,7 +346,7 @@ def _settled_sql(count: int) -> str:
     found = _SETTLED_SQL.get((connection.vendor, count))
     if found is None:
         quote = connection.ops.quote_name
-        fields = _settled_fields()
+        fields = Delivery._meta.concrete_fields
         selects = ["found.ids" if f.name == "event_ids"
                    else "CASE WHEN found.created = 0 THEN %s ELSE %s END" if f.name == "verdict" else "%s"
                    for f in fields]

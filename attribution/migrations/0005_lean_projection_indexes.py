@@ -9,27 +9,7 @@ backlog writes.
 import django.db.models.deletion
 from django.db import migrations, models
 
-_PATTERN_INDEXES = (("attribution_customer", "id"),)
-
-
-def drop_pattern_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        for table, column in _PATTERN_INDEXES:
-            cursor.execute(
-                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s "
-                "AND indexdef LIKE %s", [table, f"%({column} varchar_pattern_ops)%"])
-            for (name,) in cursor.fetchall():
-                schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
-
-
-def create_pattern_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for table, column in _PATTERN_INDEXES:
-        name = schema_editor.quote_name(f"{table}_{column}_like")
-        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column} varchar_pattern_ops)")
+from ingestion.migration_ops import drop_pattern_indexes
 
 
 class Migration(migrations.Migration):
@@ -80,5 +60,5 @@ class Migration(migrations.Migration):
             name='workspace',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='ingestion.workspace'),
         ),
-        migrations.RunPython(drop_pattern_indexes, create_pattern_indexes),
+        drop_pattern_indexes(("attribution_customer", "id")),
     ]
