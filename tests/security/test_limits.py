@@ -19,7 +19,7 @@ where several gunicorn worker processes must share one counter per key through R
 from __future__ import annotations
 
 import re
-import threading
+import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,15 @@ def test_the_import_command_refuses_a_csv_over_the_size_limit(tenant: CreatedWor
 # --- the per-key rate across gunicorn workers -----------------------------------------------------
 
 RATE = 6
+
+
+def _status_of(connection: socket.socket) -> int:
+    """The status code of the answer read from a raw connection (0 if none came)."""
+    head = connection.recv(64)
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+    return int(match.group(1)) if match else 0
+
+
 ACCESS = re.compile(r"^<(\d+)> (\d{3}) /api/events$", re.MULTILINE)
 
 
@@ -159,29 +168,27 @@ def test_the_rate_per_key_is_shared_by_every_gunicorn_worker_through_redis(
     log = logs_dir / "gunicorn.log"
     app, base = start_gunicorn(env, log, workers=2, extra_args=["--access-logformat", "%(p)s %(s)s %(U)s"])
     answers: list[int] = []
-    lock = threading.Lock()
+    host, port = base.removeprefix("http://").split(":")
 
     def get(secret: str) -> int:
         return http(base, "GET", "/api/events", headers={"Authorization": f"Bearer {secret}"})[0]
-
-    def burst() -> None:
-        status = get(tenant.api_key.secret)
-        with lock:
-            answers.append(status)
 
     def pids() -> set[str]:
         return {pid for pid, _ in ACCESS.findall(app.output())}
 
     try:
         with running(app):
-            # Concurrent bursts until both workers have served this key (each sync worker serves one
-            # request at a time, so a burst spreads over both); bounded by the number of bursts.
+            # Each round pins one sync worker with a request whose headers are not finished (it
+            # blocks reading them), so the round's other requests must be served by the other worker;
+            # then the pinned request is finished and answered by the first. Which worker is pinned
+            # is the kernel's choice, so rounds repeat until both have served (bounded).
             for _ in range(10):
-                threads = [threading.Thread(target=burst) for _ in range(4)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join(60)
+                with socket.create_connection((host, int(port)), timeout=15) as pinned:
+                    pinned.sendall(f"GET /api/events HTTP/1.1\r\nHost: {host}\r\n"
+                                   f"Authorization: Bearer {tenant.api_key.secret}\r\n".encode())
+                    answers.extend(get(tenant.api_key.secret) for _ in range(2))
+                    pinned.sendall(b"Connection: close\r\n\r\n")
+                    answers.append(_status_of(pinned))
                 served = len(answers)
                 wait_until(lambda served=served: len(ACCESS.findall(app.output())) >= served, timeout=10,
                            message="the access log to show every request")
