@@ -111,6 +111,7 @@ _ENROLLMENT_TYPES = {"enrollment.approved", "enrollment.rejected", "enrollment.r
 _CUSTOMER_TYPES = {"customer.created", "payment.succeeded", "subscription.cancelled", "support.assigned",
                    "support.unassigned", "attribution.reassigned"}
 _CREATING_TYPES = {"customer.created", "payment.succeeded", "support.assigned"}
+_CLICK_NAMING_TYPES = {"click.recorded", *_CUSTOMER_TYPES}
 
 
 class AttributionProjector(Projector):
@@ -124,9 +125,11 @@ class AttributionProjector(Projector):
     def apply_batch(self, events: Sequence[StoredEvent], carry: _UnitOfWork | None = None) -> None:
         work = carry if carry is not None else _UnitOfWork()
         if work.size() > settings.REFAIRN_PROJECTION_CARRY_ROWS:
-            work.forget()  # a bound on the worker's memory: the next lookups read the database again
+            work.forget(settings.REFAIRN_PROJECTION_CARRY_ROWS)  # a bound on the worker's memory
         if not work.knows_all:
             work.prefetch(events)  # complete maps know every row: nothing to read ahead
+        elif work.forgotten:
+            work.prefetch_forgotten(events)
         for event in events:
             work.handle(event)
         work.flush()
@@ -156,15 +159,19 @@ class _UnitOfWork:
     one this run wrote: a key the maps do not know is absent and costs no query, so a rebuild
     reads nothing back from its own tables.
 
-    Memory: past ``REFAIRN_PROJECTION_CARRY_ROWS`` the projector ``forget``s the rows (the codes,
-    a few per agent, stay). A complete unit of work still knows, in ``written``, the hashes of
-    every key it wrote: a key whose hash is not there is still absent without a query, and one
-    whose hash is there is read back (a hash collision costs one query that finds nothing).
+    Memory: past ``REFAIRN_PROJECTION_CARRY_ROWS`` the projector ``forget``s rows: the payments
+    first, then the clicks, everything but the codes (a few per agent) if that is not enough. A
+    complete unit of
+    work still knows, in ``written``, the hashes of every key it wrote: a key whose hash is not
+    there is still absent without a query, and one whose hash is there is read back (a hash
+    collision costs one query that finds nothing).
     """
 
     def __init__(self, *, complete: bool = False) -> None:
         self.complete = complete
         self.evicted = False
+        # The maps ``forget`` dropped on their own ("payments", "clicks"): the others stay whole.
+        self.forgotten: set[str] = set()
         self.written: set[int] = set()
         # The ``PaymentAttribution`` rows the last ``flush`` wrote (``AttributionProjector.handoff``).
         self.flushed_attributions: list[PaymentAttribution] = []
@@ -172,19 +179,43 @@ class _UnitOfWork:
         self._clear_maps()
         self._clear_writes()
 
-    def forget(self) -> None:
-        """Drop the rows held (not the codes): later lookups read the database again."""
+    def forget(self, bound: int) -> None:
+        """Drop rows (never the codes) so that at most ``bound`` remain; later lookups of them read
+        the database again.
+
+        Payments go first, then clicks, as long as that leaves room to grow (under three quarters
+        of ``bound``). Payments are the largest map (a customer pays month after month), and a
+        later batch seldom needs an old one: only when it is reported twice or by another channel,
+        or when an earlier-dated payment re-numbers its customer's. A click is needed again only
+        by its visitor's signup or next click, mostly days later. Every payment, signup and
+        cancellation asks for customers. A long rebuild that forgot everything read them back
+        batch after batch for the rest of the run (bench/RESULTS.md, the 1,000,000-event replay).
+        """
+        room = bound * 3 // 4
+        if not self.evicted:
+            self.forgotten.add("payments")
+            self._clear_payments()
+            if self.size() < room:
+                return
+            self.forgotten.add("clicks")
+            self.clicks = {}
+            if self.size() < room:
+                return
         self.evicted = True
         self._clear_maps()
 
     def size(self) -> int:
         return len(self.customers) + len(self.payments) + len(self.clicks) + len(self.by_email)
 
-    def _stored(self, tag: str, ws: str, values: Iterable[Any]) -> list[Any]:
-        """Of ``values`` the maps lack, those the tables may hold: all, unless ``complete``."""
+    def _stored(self, tag: str, ws: str, values: Iterable[Any], *, whole: bool | None = None) -> list[Any]:
+        """Of ``values`` the maps lack, those the tables may hold: all, unless ``complete``.
+
+        ``whole`` says whether the map asked about holds every row the run wrote (by default,
+        ``knows_all``; the payments' and clicks' maps say ``knows_payments``, ``knows_clicks``).
+        """
         if not self.complete:
             return list(values)
-        if self.knows_all:
+        if self.knows_all if whole is None else whole:
             return []  # the maps hold every row the run wrote
         written = self.written
         return [v for v in values if hash((tag, ws, v)) in written]
@@ -236,6 +267,9 @@ class _UnitOfWork:
         self.by_email: dict[tuple[str, str], str | None] = {}
         self.by_provider: dict[tuple[str, str, str], str | None] = {}
         self.by_subscription: dict[tuple[str, str], str | None] = {}
+        self._clear_payments()
+
+    def _clear_payments(self) -> None:
         self.payments: dict[tuple[str, str], PaymentRecord | None] = {}
         # A customer's payments by ref, complete once loaded (``customer_payments``), kept complete
         # as batches record more; and the payments recorded since the maps were cleared, by
@@ -354,6 +388,42 @@ class _UnitOfWork:
             self._load_codes(ws, values)
         self._load_payments_of(self._late_payers(payment_events))
 
+    def prefetch_forgotten(self, events: Sequence[StoredEvent]) -> None:
+        """``prefetch`` for a complete unit of work that forgot some maps only (``forget``).
+
+        The other maps are whole: only the batch's payments (with their natural-key twins and the
+        late payers' payments) and clicks (with their visitors' first clicks) may need a query.
+        """
+        payments, clicks = "payments" in self.forgotten, "clicks" in self.forgotten
+        payment_refs: dict[str, set[str]] = defaultdict(set)
+        payment_events: list[tuple[StoredEvent, dict]] = []
+        click_ids: dict[str, set[str]] = defaultdict(set)
+        for event in events:
+            if not isinstance(event.data, dict):
+                continue
+            data, ws, kind = event.data, event.workspace_id, event.type
+            if clicks and kind in _CLICK_NAMING_TYPES:
+                for key in ("click_id", "first_click_id"):
+                    value = domain.text(data.get(key), 40)
+                    if value:
+                        click_ids[ws].add(value)
+            if payments and kind == "payment.succeeded":
+                payment_events.append((event, data))
+                payment_ref = domain.text(data.get("payment_ref"))
+                if payment_ref:
+                    payment_refs[ws].add(payment_ref)
+                    twin_key = _natural_key_of(event, data, payment_ref)
+                    if twin_key:
+                        payment_refs[ws].add(twin_key)
+        for ws, values in click_ids.items():
+            self._load_clicks(ws, values)
+            roots = {click.first_click_id for value in values if (click := self.clicks[(ws, value)]) is not None}
+            self._load_clicks(ws, roots)
+        for ws, values in payment_refs.items():
+            self._load_payments(ws, values)
+        if payments:
+            self._load_payments_of(self._late_payers(payment_events))
+
     def customer_id_of(self, ws: str, key: str) -> str:
         """The id of the customer created for ``key`` (``domain.customer_key``): derived once per run."""
         found = self.customer_ids.get((ws, key))
@@ -395,7 +465,7 @@ class _UnitOfWork:
         for chunk in chunks(values):
             for key in chunk:
                 self.clicks[(ws, key)] = None
-            chunk = self._stored("click", ws, chunk)
+            chunk = self._stored("click", ws, chunk, whole=self.knows_clicks)
             if not chunk:
                 continue
             for row in Click.objects.filter(workspace_id=ws, click_id__any_of=chunk):
@@ -433,7 +503,7 @@ class _UnitOfWork:
         ids = [i for i in customer_ids if i not in self.payments_of]
         for chunk in chunks(ids):
             loaded: dict[str, dict[str, PaymentRecord]] = {customer_id: {} for customer_id in chunk}
-            stored = self._stored("cus", "", chunk)
+            stored = self._stored("cus", "", chunk, whole=self.knows_payments)
             for row in PaymentRecord.objects.filter(customer_id__any_of=stored) if stored else ():
                 key = (row.workspace_id, row.payment_ref)
                 if self.payments.get(key) is None:
@@ -479,7 +549,7 @@ class _UnitOfWork:
         for chunk in chunks(values):
             for key in chunk:
                 self.payments[(ws, key)] = None
-            chunk = self._stored("pay", ws, chunk)
+            chunk = self._stored("pay", ws, chunk, whole=self.knows_payments)
             if not chunk:
                 continue
             for row in PaymentRecord.objects.filter(workspace_id=ws, payment_ref__any_of=chunk):
@@ -487,13 +557,22 @@ class _UnitOfWork:
 
     # --- lookups (identity map first, database for keys not loaded) ----------------------------
     #
-    # While ``knows_all`` (a complete unit of work that has forgotten nothing), a key missing from
-    # a map is absent: answered ``None`` at once, and not even stored as known-absent (a rebuild
-    # looks up every new payment by its ref and its natural key).
+    # While ``knows_all`` (a complete unit of work that has forgotten nothing, or only the maps
+    # in ``forgotten``: see ``knows_payments`` and ``knows_clicks``), a key missing from a map is
+    # absent: answered ``None`` at once, and not even stored as known-absent (a rebuild looks up
+    # every new payment by its ref and its natural key).
 
     @property
     def knows_all(self) -> bool:
         return self.complete and not self.evicted
+
+    @property
+    def knows_payments(self) -> bool:
+        return self.knows_all and "payments" not in self.forgotten
+
+    @property
+    def knows_clicks(self) -> bool:
+        return self.knows_all and "clicks" not in self.forgotten
 
     def code(self, ws: str, code: str) -> ReferralCode | None:
         if not code:
@@ -508,7 +587,7 @@ class _UnitOfWork:
         if not click_id:
             return None
         if (ws, click_id) not in self.clicks:
-            if self.knows_all:
+            if self.knows_clicks:
                 return None
             self._load_clicks(ws, [click_id])
         return self.clicks[(ws, click_id)]
@@ -552,7 +631,7 @@ class _UnitOfWork:
 
     def payment(self, ws: str, payment_ref: str) -> PaymentRecord | None:
         if (ws, payment_ref) not in self.payments:
-            if self.knows_all:
+            if self.knows_payments:
                 return None
             self._load_payments(ws, [payment_ref])
         return self.payments[(ws, payment_ref)]

@@ -301,11 +301,12 @@ class ReplayProperties(TestCase):
         assert _exact(world_b) == incremental_b
         assert _business(world_b, names_b) == _business(world_a, names_a)
         # A rebuild in small batches: its rows carried from batch to batch, none read back, or
-        # (a tiny carry bound) forgotten after every batch and read back by the keys it wrote.
+        # (a small carry bound) forgotten, the payments only or everything, and read back by the
+        # keys it wrote.
         with transaction.atomic():
             get_projector("attribution").reset()
             ProjectionCheckpoint.objects.filter(name="attribution").update(position=0)
-        with override_settings(REFAIRN_PROJECTION_CARRY_ROWS=rnd.choice([1, 5, 10**6])):
+        with override_settings(REFAIRN_PROJECTION_CARRY_ROWS=rnd.choice([1, 5, 12, 40, 10**6])):
             run_projection("attribution", batch_size=rnd.randint(1, 6))
         assert _exact(world_a) == incremental_a
         assert _exact(world_b) == incremental_b
