@@ -3,6 +3,7 @@ incremental, a dependent never passes its dependency. Driven with the test proje
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import Counter
 
@@ -308,3 +309,31 @@ def test_a_hand_off_serves_only_batches_within_the_positions_it_covers():
     assert reads.handed(["upstream"], 10, 20) == {}  # position 10 was applied by an earlier batch
     assert reads.handed(["upstream"], 11, 21) == {}  # position 21 by a later one
     assert reads.handed(["other"], 11, 20) == {}
+
+
+def test_run_all_freezes_what_earlier_turns_left_alive_and_thaws_it_at_the_end(db, tenant, recorder, monkeypatch):
+    """Between turns the objects alive are exempted from the collector's scans (``settle_heap``):
+    the second and third batches run with them frozen, and after the run nothing stays frozen."""
+    _append(tenant.workspace.id, 9)
+    frozen_at_batch: list[int] = []
+    apply_batch = recorder.apply_batch
+
+    def apply_and_note(events, carry=None):  # noqa: ANN001, ANN202
+        frozen_at_batch.append(gc.get_freeze_count())
+        apply_batch(events)
+
+    monkeypatch.setattr(recorder, "apply_batch", apply_and_note)
+    assert gc.get_freeze_count() == 0
+    projections.run_all(batch_size=3)
+    assert len(frozen_at_batch) == 3
+    assert frozen_at_batch[0] == 0
+    assert min(frozen_at_batch[1:]) > 0
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_failed_run_leaves_nothing_frozen(db, tenant, recorder):
+    positions = _append(tenant.workspace.id, 9)
+    recorder.fail_at_position = positions[7]
+    with pytest.raises(ProjectorFailure):
+        projections.run_all(batch_size=3)
+    assert gc.get_freeze_count() == 0
