@@ -66,7 +66,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ingestion.bulk_writes import chunks, insert_rows, row_maker, update_rows
+from ingestion.bulk_writes import chunks, clear_tables, insert_rows, row_maker, update_rows
 from ingestion.ids import derived_id
 from ingestion.models import Event
 from ingestion.natural_keys import NATURAL_KEY_PREFIX, payment_date, payment_natural_key
@@ -145,8 +145,7 @@ class AttributionProjector(Projector):
               Customer, Click, ReferralCode)
 
     def reset(self) -> None:
-        for model in self.models:
-            model.objects.all().delete()
+        clear_tables(self.models)
 
 
 class _UnitOfWork:

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from ingestion.bulk_writes import insert_rows
+from ingestion.bulk_writes import clear_tables, insert_rows
 from ingestion.models import Event
 from ingestion.projections import Projector
 from ingestion.store import StoredEvent
@@ -129,8 +129,7 @@ class LedgerProjector(Projector):
     models = (PayoutLine, Payout, LedgerTrail, PaymentDispute, LedgerPayment, LedgerEntry)
 
     def reset(self) -> None:
-        for model in self.models:
-            model.objects.all().delete()
+        clear_tables(self.models)
 
 
 def aliases_between(low: int, high: int, *, workspace_id: str | None = None) -> dict[int, list[tuple[str, str]]]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db import NotSupportedError, connection, transaction
 from django.db.models import Model
 
 from attribution.models import Customer, PaymentRecord, ReferralCode
 from commissions.models import LedgerEntry
-from ingestion.bulk_writes import insert_rows, row_maker, update_rows
+from ingestion.bulk_writes import clear_tables, insert_rows, row_maker, update_rows
 from ingestion.models import ProjectionCheckpoint
 from ingestion.workspaces import workspace_create
 
@@ -166,3 +167,44 @@ def test_rows_may_be_plain_objects_with_the_models_fields(tenant):
     insert_rows(ReferralCode, [plain])
     insert_rows(ReferralCode, [_code(ws, "MODEL")])
     assert _stored("PLAIN") == _stored("MODEL")
+
+
+# --- clear_tables (a rebuild's reset) -----------------------------------------------------------
+
+def test_clear_tables_empties_every_table_given(tenant):
+    ws = tenant.workspace.id
+    insert_rows(ReferralCode, [_code(ws, "A"), _code(ws, "B")])
+    ProjectionCheckpoint.objects.create(name="somewhere", position=3)
+    clear_tables([ReferralCode, ProjectionCheckpoint])
+    assert not ReferralCode.objects.exists()
+    assert not ProjectionCheckpoint.objects.exists()
+
+
+@pytest.mark.postgres
+def test_clear_tables_leaves_no_dead_rows_behind_on_postgresql(tenant):
+    """A TRUNCATE gives the table new, empty files: the rows and their index entries are gone,
+    not left dead for a vacuum (a DELETE keeps the same file, every row still in it)."""
+    ws = tenant.workspace.id
+    insert_rows(ReferralCode, [_code(ws, f"C{i}") for i in range(50)])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_relation_filenode('attribution_referralcode')")
+        before = cursor.fetchone()[0]
+        clear_tables([ReferralCode])
+        cursor.execute("SELECT pg_relation_filenode('attribution_referralcode'), "
+                       "pg_relation_size('attribution_referralcode')")
+        after, size = cursor.fetchone()
+    assert after != before
+    assert size == 0
+
+
+@pytest.mark.postgres
+def test_clear_tables_refuses_when_a_table_outside_the_list_points_into_it(tenant):
+    """Never a silent CASCADE: a foreign key from a table not given makes the TRUNCATE fail."""
+    ws = tenant.workspace.id
+    insert_rows(ReferralCode, [_code(ws, "A")])
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE refairn_test_pointer (code_id bigint REFERENCES attribution_referralcode (id))")
+        cursor.execute("INSERT INTO refairn_test_pointer SELECT id FROM attribution_referralcode")
+    with pytest.raises(NotSupportedError), transaction.atomic():
+        clear_tables([ReferralCode])
+    assert ReferralCode.objects.filter(code="A").exists()
