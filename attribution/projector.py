@@ -1004,8 +1004,13 @@ class _UnitOfWork:
 
         It decides as the payment-only path of ``on_payment`` would have, had this report come
         first: only for an unattributed customer's earliest payment. A redelivery under the same
-        ref decides nothing again (its code was read the first time).
+        ref decides nothing again (its code was read the first time): only the event that made
+        this ref the record's alias decides, as only the first report under a record's own ref
+        does. Deciding again recorded a second refusal, so the refusals depended on whether the
+        natural-key report or the own-id ones had arrived first.
         """
+        if record.alias_event_id != event.event_id:
+            return
         code = domain.given_code(data.get("referral_code"))
         if not record.customer_id or not (code or data.get("click_id")):
             return

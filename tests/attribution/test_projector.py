@@ -9,6 +9,7 @@ import pytest
 from agents.services import enrollment_remove, program_update
 from attribution.models import AttributionRefusal, Click, Customer, PaymentAttribution, PaymentRecord, ReferralCode
 from ingestion.models import Event
+from ingestion.natural_keys import payment_natural_key
 
 from .conftest import at, click, emit, pay, rebuild_attribution, signup
 
@@ -262,6 +263,21 @@ def test_one_payment_reported_twice_is_attributed_once(tenant, ann, project):
     assert PaymentAttribution.objects.filter(payment_ref="ch_dup").count() == 1
     assert PaymentRecord.objects.get(payment_ref="ch_dup").duplicates == 1
     assert _customer("dup@example.com").payments_count == 1
+
+
+def test_an_own_id_report_redelivered_after_its_natural_key_twin_decides_once(tenant, project):
+    """A CSV row (natural key) first, then the provider's report twice, with a code no enrollment
+    has: one refusal, as when the provider's reports come first; the redelivery is a duplicate."""
+    ws = tenant.workspace.id
+    twin = payment_natural_key(email="pat@example.com", paid_at=at(2), amount=9900, currency="USD")
+    pay(ws, twin, email="pat@example.com", when=at(2), source="csv")
+    for _ in range(2):
+        pay(ws, "pi_pat", email="pat@example.com", referral_code="NOPE", when=at(2), source="stripe")
+    project()
+    assert list(AttributionRefusal.objects.values_list("kind", "referral_code")) == [
+        (AttributionRefusal.Kind.UNKNOWN_CODE, "NOPE")]
+    record = PaymentRecord.objects.get()
+    assert (record.payment_ref, record.alias_ref, record.duplicates) == (twin, "pi_pat", 2)
 
 
 def test_a_cancellation_marks_the_customer_and_its_later_payments(tenant, ann, project):
