@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from attribution.models import Customer, PaymentAttribution, PaymentRecord
+from ingestion.projections import run_projection
 
 from .conftest import at, pay, rebuild_attribution, signup
 
@@ -135,3 +136,18 @@ def test_a_records_sort_key_is_the_payment_order_of_its_time_and_ref():
 
     record = PaymentRecord(occurred_at=datetime(2024, 5, 1, tzinfo=UTC), payment_ref="pi_2")
     assert domain.payment_record_order(record) == domain.payment_order(record.occurred_at, record.payment_ref)
+
+
+def test_late_and_later_payments_over_many_batches_of_one_run_are_numbered_by_business_time(tenant, ann):
+    """One run, a batch per event: the customer's payments kept in business order from batch to
+    batch take each new payment, late or not, at its place."""
+    ws = tenant.workspace.id
+    signup(ws, "runs@example.com", referral_code="ANN", when=at(0))
+    for ref, day in (("ch_may", 121), ("ch_jan", 1), ("ch_jun", 152), ("ch_feb", 31), ("ch_jul", 182),
+                     ("ch_mar", 61)):
+        pay(ws, ref, email="runs@example.com", when=at(day))
+    run_projection("attribution", batch_size=1)
+    numbers = _numbers(ws)
+    assert numbers == {"ch_jan": 1, "ch_feb": 2, "ch_mar": 3, "ch_may": 4, "ch_jun": 5, "ch_jul": 6}
+    rebuild_attribution()
+    assert _numbers(ws) == numbers
