@@ -59,7 +59,7 @@ The explain trail reads the decided ``sequence``, so it always agrees with the e
 from __future__ import annotations
 
 import logging
-from bisect import insort
+from bisect import bisect_left, insort
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -1064,9 +1064,15 @@ class _UnitOfWork:
             # of a 100,000-event drain (bench/lag.py).
             ordered = self.ordered_payments_of[customer.id] = sorted(self.customer_payments(customer),
                                                                      key=domain.payment_record_order)
-        for number, row in enumerate(ordered, start=1):
-            if row.sequence != number:
-                row.sequence = number
+            start = 0
+        else:
+            # Every row before ``record`` was numbered by its rank when the list was sorted or
+            # since: only ``record`` and the rows after it move.
+            start = bisect_left(ordered, domain.payment_record_order(record), key=domain.payment_record_order)
+        for number in range(start, len(ordered)):
+            row = ordered[number]
+            if row.sequence != number + 1:
+                row.sequence = number + 1
                 self.touch_payment(row)
         customer.first_payment_at = ordered[0].occurred_at
         customer.first_payment_event_id = ordered[0].event_id
