@@ -30,7 +30,7 @@ nothing else writes it. What each model means:
 
 from django.db import models
 
-from ingestion.models import Workspace
+from ingestion.models import projection_workspace
 
 
 class ReferralCode(models.Model):
@@ -42,7 +42,7 @@ class ReferralCode(models.Model):
         REMOVED = "removed"
 
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     code = models.CharField(max_length=32, help_text="Upper-case; unique in the workspace.")
     enrollment_id = models.CharField(max_length=40)
     agent_id = models.CharField(max_length=40)
@@ -73,7 +73,7 @@ class Click(models.Model):
     """A visit through a referral link (one ``click.recorded`` event)."""
 
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     click_id = models.CharField(max_length=40, help_text="clk_…, also in the refairn_click cookie.")
     event_id = models.CharField(max_length=40)
     position = models.BigIntegerField()
@@ -126,7 +126,7 @@ class Customer(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, help_text="cus_…, derived from its first identifier.")
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     customer_ref = models.CharField(max_length=255, blank=True, help_text="The business's own customer id.")
     email = models.CharField(max_length=254, blank=True, help_text="Normalised (trimmed, lower-cased).")
     name = models.CharField(max_length=255, blank=True)
@@ -183,7 +183,7 @@ class ProviderCustomerLink(models.Model):
     """A provider's customer id learned for a customer (matching step two for payments)."""
 
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     provider = models.CharField(max_length=20)
     provider_customer_id = models.CharField(max_length=255)
     customer_id = models.CharField(max_length=40)
@@ -204,7 +204,7 @@ class SubscriptionLink(models.Model):
     """A subscription id learned from a payment, so its cancellation finds the customer."""
 
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     subscription_ref = models.CharField(max_length=255)
     customer_id = models.CharField(max_length=40)
     event_id = models.CharField(max_length=40)
@@ -229,7 +229,7 @@ class PaymentRecord(models.Model):
         NONE = "none", "no identifier"
 
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     payment_ref = models.CharField(max_length=255)
     event_id = models.CharField(max_length=40)
     position = models.BigIntegerField()
@@ -292,7 +292,7 @@ class AttributionRefusal(models.Model):
         INVALID_EVENT = "invalid_event", "unusable event"
 
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     event_id = models.CharField(max_length=40)
     position = models.BigIntegerField()
     occurred_at = models.DateTimeField()
@@ -314,7 +314,7 @@ class PaymentAttribution(models.Model):
     """The decision that a payment belongs to an agent (written once, never changed)."""
 
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     payment_ref = models.CharField(max_length=255, help_text="One payment, whatever channel reported it.")
     payment_event_id = models.CharField(max_length=40, help_text="The payment.succeeded event (evt_…).")
     payment_position = models.BigIntegerField()

@@ -12,7 +12,7 @@ clock the hold runs on and the clock ``asOf`` reads use.
 
 from django.db import models
 
-from ingestion.models import Workspace
+from ingestion.models import projection_workspace
 from ingestion.money import from_minor
 
 
@@ -33,7 +33,7 @@ class LedgerEntry(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, help_text="commissionId (com_…), derived, stable.")
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     kind = models.CharField(max_length=10, choices=Kind.choices)
     amount = models.BigIntegerField(help_text="Signed, in minor units of currency; reversals are negative.")
     currency = models.CharField(max_length=3)
@@ -92,7 +92,7 @@ class LedgerPayment(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, help_text="Derived from workspace and payment_ref.")
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     payment_ref = models.CharField(max_length=255)
     refunded_total = models.BigIntegerField(default=0, help_text="Cumulative refunded amount (minor units).")
     refund_currency = models.CharField(max_length=3, blank=True)
@@ -125,7 +125,7 @@ class PaymentDispute(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, help_text="Derived from workspace, payment and dispute.")
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     payment_ref = models.CharField(max_length=255)
     dispute_ref = models.CharField(max_length=255)
     opened_at = models.DateTimeField(null=True, blank=True, help_text="Entries of the payment are on hold from here.")
@@ -149,7 +149,7 @@ class LedgerTrail(models.Model):
     """An event that touched a payment's commissions (refund, dispute, void) and what it did."""
 
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     payment_ref = models.CharField(max_length=255)
     entry_id = models.CharField(max_length=40, blank=True, help_text="Set when the event names one entry (void).")
     position = models.BigIntegerField()
@@ -176,7 +176,7 @@ class Payout(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, help_text="payoutId (pay_…).")
     # No index of its own: an index of this table leads with it, and each index costs every write.
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+", db_index=False)
+    workspace = projection_workspace()
     agent_id = models.CharField(max_length=40)
     currency = models.CharField(max_length=3)
     amount = models.BigIntegerField(help_text="Net amount (minor units): payable entries minus clawbacks.")
@@ -209,7 +209,7 @@ class PayoutLine(models.Model):
     """An entry covered by a payout; an entry is in at most one payout, ever."""
 
     payout = models.ForeignKey(Payout, on_delete=models.CASCADE, related_name="lines")
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = projection_workspace(db_index=True)
     entry_id = models.CharField(max_length=40, unique=True)
     amount = models.BigIntegerField()
 

@@ -1,0 +1,39 @@
+"""The projection tables' schema: what the database checks on every projected row, and what it leaves
+to the projector."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.models import ProtectedError
+
+from ingestion.models import Workspace
+from ingestion.projections import registered
+from tests.ingestion.test_bulk_writes import _code
+
+pytestmark = pytest.mark.django_db
+
+
+def _projection_models() -> list[type]:
+    return [model for projector in registered().values() for model in getattr(projector, "models", ())]
+
+
+def test_no_projection_table_has_the_database_check_its_workspace_at_every_commit():
+    workspace_table = Workspace._meta.db_table
+    checked = []
+    with connection.cursor() as cursor:
+        for model in _projection_models():
+            for name, constraint in connection.introspection.get_constraints(cursor, model._meta.db_table).items():
+                if constraint["foreign_key"] and constraint["foreign_key"][0] == workspace_table:
+                    checked.append((model._meta.db_table, name))
+    assert _projection_models(), "no projector declares its models"
+    assert checked == []
+
+
+def test_a_workspace_with_projection_rows_still_cannot_be_deleted(tenant):
+    from attribution.models import ReferralCode
+
+    ReferralCode.objects.bulk_create([_code(tenant.workspace.id, "KEEP")])
+    with pytest.raises(ProtectedError) as refused:
+        Workspace.objects.filter(pk=tenant.workspace.pk).delete()
+    assert any(isinstance(row, ReferralCode) for row in refused.value.protected_objects)
