@@ -37,3 +37,26 @@ def test_a_workspace_with_projection_rows_still_cannot_be_deleted(tenant):
     with pytest.raises(ProtectedError) as refused:
         Workspace.objects.filter(pk=tenant.workspace.pk).delete()
     assert any(isinstance(row, ReferralCode) for row in refused.value.protected_objects)
+
+
+def _fillfactor(table: str) -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", [table])
+        options = cursor.fetchone()[0] or []
+    return next((option.split("=", 1)[1] for option in options if option.startswith("fillfactor=")), None)
+
+
+@pytest.mark.postgres
+def test_customer_pages_keep_room_for_the_updates_every_payment_makes():
+    from attribution.models import Customer
+
+    assert _fillfactor(Customer._meta.db_table) == "50"
+
+
+@pytest.mark.postgres
+def test_a_rebuild_keeps_the_room_left_on_customer_pages(tenant):
+    from attribution.models import Customer
+    from ingestion.projections import rebuild
+
+    rebuild()
+    assert _fillfactor(Customer._meta.db_table) == "50"
