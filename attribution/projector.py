@@ -342,12 +342,7 @@ class _UnitOfWork:
                 clicks[ws].add(click_id)
             if kind == "payment.succeeded":
                 payment_events.append((event, data))
-                payment_ref = domain.text(data.get("payment_ref"))
-                if payment_ref:
-                    payment_refs[ws].add(payment_ref)
-                    twin_key = _natural_key_of(event, data, payment_ref)
-                    if twin_key:
-                        payment_refs[ws].add(twin_key)
+                _add_payment_refs(payment_refs, event, data)
             customer_id = domain.text(data.get("customer_id"), 40)
             if customer_id:
                 customer_ids.add(customer_id)
@@ -412,12 +407,7 @@ class _UnitOfWork:
                         click_ids[ws].add(value)
             if payments and kind == "payment.succeeded":
                 payment_events.append((event, data))
-                payment_ref = domain.text(data.get("payment_ref"))
-                if payment_ref:
-                    payment_refs[ws].add(payment_ref)
-                    twin_key = _natural_key_of(event, data, payment_ref)
-                    if twin_key:
-                        payment_refs[ws].add(twin_key)
+                _add_payment_refs(payment_refs, event, data)
         for ws, values in click_ids.items():
             self._load_clicks(ws, values)
             roots = {click.first_click_id for value in values if (click := self.clicks[(ws, value)]) is not None}
@@ -1273,6 +1263,17 @@ class _Ids:
 
     def any(self) -> bool:
         return bool(self.ref or self.email or self.pcid)
+
+
+def _add_payment_refs(refs: defaultdict[str, set[str]], event: StoredEvent, data: dict) -> None:
+    """Add the refs a payment event's row may be stored under, by workspace: its own, and its natural key's."""
+    payment_ref = domain.text(data.get("payment_ref"))
+    if payment_ref:
+        found = refs[event.workspace_id]
+        found.add(payment_ref)
+        twin_key = _natural_key_of(event, data, payment_ref)
+        if twin_key:
+            found.add(twin_key)
 
 
 def _natural_key_of(event: StoredEvent, data: dict, payment_ref: str) -> str:
