@@ -299,3 +299,28 @@ def test_a_statement_sent_with_the_events_fails_or_commits_with_them(transaction
 
     assert not Event.objects.filter(source_event_id="with-a-bad-row").exists()
     assert event_append(new_event(tenant.workspace.id, "after")).created is True
+
+
+@pytest.mark.postgres
+def test_the_binary_read_of_the_store_returns_what_the_orm_reads(tenant: CreatedWorkspace) -> None:
+    """On PostgreSQL ``event_list_after`` reads in binary: the same events, fields and types as the ORM."""
+    from datetime import UTC, datetime
+
+    from ingestion.store import NewEvent, StoredEvent
+
+    nested = {"amount": 1999, "nested": {"list": [1, "two", None, 3.5]}, "text": "naïve \"q\"\n", "flag": True}
+    event_append_many([
+        NewEvent(workspace_id=tenant.workspace.id, source="api", source_event_id=f"b-{n}", type="payment.succeeded",
+                 occurred_at=datetime(2025, 3, 1, 12, n, 30, 123456, tzinfo=UTC), data={**nested, "n": n},
+                 actor="user:someone")
+        for n in range(7)
+    ])
+    orm = [StoredEvent(*row) for row in Event.objects.order_by("position").values_list(
+        "position", "event_id", "workspace_id", "source", "type", "occurred_at", "data", "actor")]
+    first, last = orm[0].position, orm[-1].position
+
+    assert event_list_after(0, limit=100) == orm
+    assert event_list_after(first, limit=3) == orm[1:4]
+    assert event_list_after(first, limit=100, upper=last - 1) == orm[1:-1]
+    assert event_list_after(last, limit=100) == []
+    assert event_list_after(0, limit=1)[0].occurred_at.utcoffset().total_seconds() == 0
