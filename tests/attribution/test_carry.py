@@ -131,3 +131,21 @@ def test_past_the_bound_a_run_forgets_its_clicks_next_and_decides_the_same(tenan
     assert clicks["clk_late"] == "clk_3"
     customers = {email: (agent, click_id) for email, agent, _, click_id, _ in bounded[0]}
     assert customers["max@example.com"] == (ann.agent_id, "clk_5")
+
+
+def test_a_rebuild_past_the_bound_finds_a_customer_by_the_email_it_learned_after_its_creation(tenant, ann, settings):
+    """The keys a customer gains later (``learn``) are remembered as written, like those it was created with."""
+    from .conftest import emit
+
+    ws = tenant.workspace.id
+    emit(ws, "customer.created", {"customer_ref": "u-1", "name": "Kim", "referral_code": "ANN"}, when=at(0))
+    pay(ws, "ch_1", customer_ref="u-1", email="kim@example.com", when=at(1))
+    for n in range(3):
+        signup(ws, f"other{n}@example.com", when=at(1))
+    pay(ws, "ch_2", email="kim@example.com", when=at(2))
+    settings.REFAIRN_PROJECTION_CARRY_ROWS = 2
+    settings.REFAIRN_PROJECTION_BATCH_SIZE = 1
+    rebuild_attribution()
+    kim = Customer.objects.get(customer_ref="u-1")
+    assert (kim.email, kim.payments_count) == ("kim@example.com", 2)
+    assert not Customer.objects.filter(email="kim@example.com").exclude(pk=kim.pk).exists()
