@@ -312,21 +312,23 @@ def event_list_after(position: int, *, limit: int, upper: int | None = None) -> 
     good part of a replay's read time.
     """
     if connection.vendor == "postgresql":
-        return _event_list_after_binary(position, limit=limit, upper=upper)
-    qs = Event.objects.filter(position__gt=position)
-    if upper is not None:
-        qs = qs.filter(position__lte=upper)
-    rows = qs.order_by("position").values_list(*_STORED_FIELDS)[:limit]
+        rows: Iterable[tuple] = _event_rows_binary(position, limit=limit, upper=upper)
+    else:
+        qs = Event.objects.filter(position__gt=position)
+        if upper is not None:
+            qs = qs.filter(position__lte=upper)
+        rows = qs.order_by("position").values_list(*_STORED_FIELDS)[:limit]
     return [StoredEvent(*row) for row in rows]
 
 
-def _event_list_after_binary(position: int, *, limit: int, upper: int | None) -> list[StoredEvent]:
-    """``event_list_after`` on PostgreSQL, read in binary on the same connection and transaction.
+def _event_rows_binary(position: int, *, limit: int, upper: int | None) -> list[tuple]:
+    """``event_list_after``'s rows on PostgreSQL, read in binary on the same connection and transaction.
 
     Django's cursors bind parameters on the client and so read text only; a timestamp and a
-    ``jsonb`` parse faster in binary, and the ORM's per-row converters go too: 1.4-1.6x the
-    events/s of the ORM read on a 1,000,000-event store (bench/replay.py's read-only pass, which
-    is this function). Not prepared: a generic plan of a ``LIMIT $n`` may pick a scan and a sort.
+    ``jsonb`` parse faster in binary (psycopg decodes ``data`` itself), and the ORM's per-row
+    converters go too: 1.4-1.6x the events/s of the ORM read on a 1,000,000-event store
+    (bench/replay.py's read-only pass, which is this function). Not prepared: a generic plan of
+    a ``LIMIT $n`` may pick a scan and a sort.
     """
     import psycopg
 
@@ -341,10 +343,7 @@ def _event_list_after_binary(position: int, *, limit: int, upper: int | None) ->
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=False, binary=True)
-        rows = cursor.fetchall()
-    loads = json.loads
-    return [StoredEvent(p, e, w, s, t, o, loads(d) if isinstance(d, (str, bytes)) else d, a)
-            for p, e, w, s, t, o, d, a in rows]
+        return cursor.fetchall()
 
 
 def store_head() -> int:
